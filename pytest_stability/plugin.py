@@ -1,0 +1,1 @@
+"""pytest hooks for pytest-stability (placeholder until the plugin issue)."""
