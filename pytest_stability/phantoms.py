@@ -40,7 +40,8 @@ def render_ellipses(params: torch.Tensor, size: int | tuple[int, int]) -> torch.
     value, a, b, x0, y0, phi = (params[..., i, None, None] for i in range(6))
     phi = torch.deg2rad(phi)
     u, v = xs - x0, ys - y0
-    inside = ((u * torch.cos(phi) + v * torch.sin(phi)) / a) ** 2 + ((-u * torch.sin(phi) + v * torch.cos(phi)) / b) ** 2
+    cos, sin = torch.cos(phi), torch.sin(phi)
+    inside = ((u * cos + v * sin) / a) ** 2 + ((-u * sin + v * cos) / b) ** 2
     return (value * (inside <= 1)).sum(dim=1, keepdim=True)
 
 

@@ -1,1 +1,185 @@
-"""pytest hooks for pytest-stability (placeholder until the plugin issue)."""
+"""pytest hooks of pytest-stability: options, the ``stable`` marker, test expansion, the summary and the reports.
+
+Imports pytest and the standard library only: torch is loaded when a stability test actually runs, so an
+installed but unused plugin costs nothing. Run state lives in one :class:`StabilitySession` kept in
+``config.stash``; a check's numbers travel on ``report.user_properties`` (as one JSON string) so the terminal
+summary, JUnit XML and the JSON report read the same record, also under pytest-xdist. An unstable model
+fails its own test item; the summary hooks never fail the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
+from .names import CHECKS
+from .options import OPTIONS, OptionError, check_marker, resolve
+from .session import PROPERTY, CheckSpec, StabilitySession
+
+stable = pytest.mark.stable
+SESSION = pytest.StashKey[StabilitySession]()
+SKIP_REASON = "stability test: run with pytest --stability"
+
+
+# -- options ---------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stability", "pytest-stability: instability tests of image-reconstruction models")
+    group.addoption("--stability", action="store_true", help="run the tests marked @stable (skipped otherwise)")
+    group.addoption("--stability-only", action="store_true", help="run only the tests marked @stable")
+    group.addoption("--stability-details", action="store_true",
+                    help="print every verdict's explanation under the stability summary")
+    group.addoption("--stability-json", metavar="PATH", help="write all stability results to one JSON file")
+    group.addoption("--stability-report", metavar="DIR",
+                    help="write the JSON results and the worst perturbations (.pt) into DIR")
+    group.addoption("--stability-seed", type=int, default=None, help="seed of every search and noise draw (0)")
+    group.addoption("--stability-device", metavar="DEVICE", default=None,
+                    help="cpu, cuda or cuda:N (with xdist: one GPU per worker); models are copied there")
+    group.addoption("--stability-budget", metavar="N|Ns", default=None,
+                    help="cap per item: N search steps, or Ns seconds of searching")
+    group.addoption("--stability-save", nargs="?", const="", default=None, metavar="PATH",
+                    help="store this run's results (default: the stability_store folder, one file per device)")
+    group.addoption("--stability-compare", nargs="?", const="", default=None, metavar="PATH",
+                    help="fail the items that got less stable than the stored run")
+    group.addoption("--stability-compare-fail", default=None, metavar="RULES",
+                    help="how much worse counts as worse, e.g. ratio:10%%,psnr:0.5,recovery:0.1 (the default)")
+    group.addoption("--stability-replay-only", action="store_true",
+                    help="only re-try the stored worst perturbations (a fast pre-merge gate); skip items without")
+    for option in OPTIONS:
+        group.addoption(option.flag, dest=option.dest, default=None, metavar="VALUE",
+                        help=f"{option.help} (marker: {option.name}=..., ini: {option.ini})")
+        parser.addini(option.ini, f"pytest-stability: {option.help}", default=None)
+    parser.addini("stability_store", "pytest-stability: folder of stored results for --stability-save/compare",
+                  default=".stability")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stable(**options): a pytest-stability test; the test returns a Case and is "
+                                       "expanded into one item per check (see pytest_stability docs)")
+    session = StabilitySession(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "stability-session")
+    if session.enabled and os.environ.get("PYTEST_XDIST_WORKER"):
+        # one worker per core: several multi-threaded torch processes would oversubscribe the cores
+        from .runner import share_cores
+
+        share_cores()
+
+
+def settings_for(node: Any) -> dict[str, Any]:
+    """The resolved options of one test (marker > command line > ini > default).
+
+    Markers on the module, the class and the function combine; the closest one wins per argument.
+    """
+    args: tuple = ()
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(list(node.iter_markers("stable"))):
+        args += tuple(mark.args)
+        kwargs.update(mark.kwargs)
+    config = node.config
+    return resolve(check_marker(args, kwargs), config.getoption, config.getini)
+
+
+# -- collection ------------------------------------------------------------------------------------
+class StabilityMarkerError(pytest.Collector):
+    """Stands in for a test whose @stable arguments are wrong: a collection error on that test alone."""
+
+    def __init__(self, *, message: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.message = message
+
+    def collect(self) -> list:
+        raise self.CollectError(self.message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object):
+    try:
+        return (yield)
+    except OptionError as exc:
+        return StabilityMarkerError.from_parent(collector, name=name, message=f"{name}: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def stability_check(request: pytest.FixtureRequest) -> CheckSpec | None:
+    """The check an expanded @stable item runs (None for other tests)."""
+    return getattr(request, "param", None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("stable") is None:
+        return
+    settings = settings_for(metafunc.definition)
+    specs = CheckSpec.expand(settings)
+    metafunc.parametrize("stability_check", specs, ids=[s.id for s in specs])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    session = config.stash[SESSION]
+    if not session.enabled:
+        skip = pytest.mark.skip(reason=SKIP_REASON)
+        for item in items:
+            if item.get_closest_marker("stable") is not None:
+                item.add_marker(skip)
+        return
+    if config.getoption("stability_only"):
+        keep = [i for i in items if i.get_closest_marker("stable") is not None]
+        dropped = [i for i in items if i.get_closest_marker("stable") is None]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+
+# -- running ---------------------------------------------------------------------------------------
+def _spec(item: pytest.Item) -> CheckSpec | None:
+    callspec = getattr(item, "callspec", None)
+    spec = callspec.params.get("stability_check") if callspec is not None else None
+    return spec if isinstance(spec, CheckSpec) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    spec = _spec(pyfuncitem)
+    if spec is None:
+        return None
+    from .runner import run_item
+
+    argnames = pyfuncitem._fixtureinfo.argnames
+    case = pyfuncitem.obj(**{a: pyfuncitem.funcargs[a] for a in argnames})
+    settings = settings_for(pyfuncitem)
+    outcome = run_item(pyfuncitem, spec, case, settings, pyfuncitem.config.stash[SESSION])
+    if outcome.record is not None:
+        pyfuncitem.user_properties.append((PROPERTY, json.dumps(outcome.record)))
+    if outcome.skip:
+        pytest.skip(outcome.message)
+    if not outcome.passed:
+        pytest.fail(outcome.message, pytrace=False)
+    return True
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    session = config.stash[SESSION]
+    return session.header() if session.enabled else None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash[SESSION]
+    if not session.enabled or session.is_worker:
+        return
+    lines = session.summary_lines(details=config.getoption("stability_details"))
+    if lines:
+        terminalreporter.write_sep("=", "stability")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash[SESSION]
+    if state.enabled and not state.is_worker:
+        state.finish()
+
+
+__all__ = ["CHECKS", "SKIP_REASON", "stable"]

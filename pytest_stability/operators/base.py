@@ -85,7 +85,7 @@ class LinearOperator:
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """A* y: the adjoint, exact to float precision, mapping measurements back to images."""
         trailing = self.measurement_trailing
-        check_tensor("y", y, ndim=4, trailing=trailing,
+        check_tensor("y", y, ndim=2 + len(trailing), trailing=trailing,
                      what=f" measurements {self.measurement_layout}")
         return self._adjoint(y)
 
@@ -99,7 +99,10 @@ class LinearOperator:
 
     @property
     def measurement_trailing(self) -> tuple[int, ...]:
-        """Trailing dimensions of every (4-d) measurement tensor: (H, W), (n_coils, H, W), (n_angles, n_det)."""
+        """Dimensions after (batch, channel) of a measurement tensor: (H, W) k-space, (n_angles, n_det), (m,).
+
+        Measurements are (B, C, *measurement_trailing); for multi-coil MRI the channel axis holds the coils.
+        """
         raise NotImplementedError
 
     measurement_layout: str = "(B, C, ...)"

@@ -147,7 +147,7 @@ class MultiCoilMRI(LinearOperator):
 
     @property
     def measurement_trailing(self) -> tuple[int, ...]:
-        return (self.n_coils, *self.image_shape)
+        return self.image_shape
 
     @property
     def num_measurements(self) -> int:
@@ -165,6 +165,9 @@ class MultiCoilMRI(LinearOperator):
         return fft2c(x.to(cdt) * maps) * self._constant("mask", self.mask, x, real_dtype(x.dtype))
 
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        if y.shape[1] != self.n_coils:
+            raise ValueError(f"y has {y.shape[1]} coils (shape {tuple(y.shape)}) but the operator has "
+                             f"{self.n_coils}; measurements are (B, n_coils, H, W).")
         cdt = complex_dtype(y.dtype)
         maps = self._constant("maps", self.coil_maps, y, cdt)
         coil_images = ifft2c(y.to(cdt) * self._constant("mask", self.mask, y, real_dtype(y.dtype)))

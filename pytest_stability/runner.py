@@ -1,0 +1,284 @@
+"""Runs one expanded @stable item: the case from the test, the check from its id, the verdict as a pytest outcome.
+
+Items of one test share work: the worst-case search runs once for all eps values (in one batch) and the
+structural check once for all details; later items of the test read the result from the session cache.
+Known instabilities are replayed first: the worst perturbation of an unstable item is stored (keyed by
+node id and hashes of the model's weights and the case) and re-tried on the next run, so a known
+instability fails in two forward passes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .case import Case
+from .checks import CheckResult, sample_sweep, structural, worst_case
+from .checks.worst_case import judge_perturbation
+from .loaders import load_images
+from .models import Reconstructor
+from .search import PerturbationSearch
+from .session import CheckSpec, StabilitySession
+from .store import StoreError, load_results, parse_rules, regressions
+
+
+def share_cores() -> None:
+    """One torch thread pool per xdist worker, sized so the workers together use each core once."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(workers, 1)))
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    message: str = ""
+    record: dict[str, Any] | None = None
+    skip: bool = False
+
+
+def safe_name(nodeid: str) -> str:
+    """A file name for a node id: readable, no path separators, unique by a hash; it cannot leave its folder."""
+    readable = re.sub(r"[^A-Za-z0-9_.=-]+", "_", nodeid.rsplit("::", 1)[-1])[:80].strip("._") or "item"
+    return f"{readable}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
+
+
+def group_key(item: Any, spec: CheckSpec) -> str:
+    """The node id without this item's check id: the items of one test (and one user parametrization) share it."""
+    return item.nodeid.replace(spec.id, "<check>", 1)
+
+
+def model_hash(model: Any) -> str:
+    """sha1 of the model's class and weights (parameters and buffers), or of its qualified name."""
+    digest = hashlib.sha1(type(model).__qualname__.encode())
+    if isinstance(model, torch.nn.Module):
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    else:
+        digest.update(getattr(model, "__qualname__", repr(type(model))).encode())
+    return digest.hexdigest()[:16]
+
+
+def case_hash(f: Reconstructor, images: torch.Tensor, *extra: Any) -> str:
+    """sha1 of the images, the operator's defining tensors and the settings a stored perturbation depends on."""
+    digest = hashlib.sha1(repr((f.operator, f.inputs, f.complex_as_channels, extra)).encode())
+    for t in (images, *(getattr(f.operator, a, None) for a in ("mask", "coil_maps", "angles"))):
+        if isinstance(t, torch.Tensor):
+            digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _Item:
+    """Everything one item needs, resolved once."""
+
+    def __init__(self, item: Any, spec: CheckSpec, case: Case, settings: dict[str, Any], session: StabilitySession):
+        self.item, self.spec, self.case, self.settings, self.session = item, spec, case, settings, session
+        self.device = session.worker_device()
+        self.model = self._placed(case.model)
+        self.f = Case(self.model, case.operator, ratio=case.ratio, inputs=case.inputs,
+                      complex_as_channels=case.complex_as_channels, numpy=case.numpy,
+                      name=case.name).reconstructor(device=self.device)
+        self.images = self._images()
+        self.key = group_key(item, spec)
+        self.seed = session.seed
+        self.steps = min(settings["steps"], session.max_steps or settings["steps"])
+
+    def _placed(self, model: Any) -> Any:
+        """The model on --stability-device: a copy when it lives elsewhere (the user's model is never moved)."""
+        if self.device is None or not isinstance(model, torch.nn.Module):
+            return model
+        param = next(iter(model.parameters()), None)
+        if param is None or param.device == torch.device(self.device):
+            return model
+        key = ("placed", id(model), self.device)
+        if key not in self.session.cache:
+            self.session.cache[key] = (model, copy.deepcopy(model).to(self.device))
+        return self.session.cache[key][1]
+
+    def _images(self) -> torch.Tensor:
+        if self.case.images is not None:
+            return self.case.images
+        pattern = self.settings["images"]
+        if pattern is None:
+            raise ValueError("the Case has no images and no images option is set: return Case(..., images=x) with "
+                             "(B, C, H, W) ground truths, or set images= on the marker (or stability_images in the "
+                             "ini file) to a folder or glob of validation images.")
+        return load_images(pattern, root=self.item.config.rootpath, size=self.f.operator.image_shape)
+
+    def cached(self, what: str, compute: Any) -> Any:
+        key = (self.key, what)
+        if key not in self.session.cache:
+            self.session.cache[key] = compute()
+        return self.session.cache[key]
+
+
+def run_item(item: Any, spec: CheckSpec, case: Any, settings: dict[str, Any], session: StabilitySession) -> Outcome:
+    """Run ``spec`` on the case the test returned; the outcome carries the record and the failure message."""
+    if not isinstance(case, Case):
+        raise TypeError(f"a @stable test must return a pytest_stability.Case (the model, its operator and images), "
+                        f"got {type(case).__name__}: e.g. `return Case(model, operator, images=x)`.")
+    ctx = _Item(item, spec, case, settings, session)
+    replay = _replay(ctx) if spec.check == "worst_case" else None
+    if replay is not None:
+        result = replay
+    elif session.replay_only:
+        return Outcome(True, "--stability-replay-only: no stored worst case for this item (run without the flag "
+                             "first)", skip=True)
+    elif spec.check == "worst_case":
+        result = _worst_case(ctx)
+    elif spec.check == "structure":
+        result = ctx.cached("structure", lambda: {r.numbers["detail"]: r for r in structural(
+            ctx.f, ctx.images, details=settings["details"], min_recovery=settings["min_recovery"],
+            baseline=settings["baseline"])})[spec.detail]
+    else:
+        result = ctx.cached("samples", lambda: _samples(ctx))
+    record = {**result.to_dict(), "id": spec.id, "seed": ctx.seed}
+    saved = _save_tensors(ctx, result, record)
+    if spec.check == "worst_case" and replay is None:
+        _store_replay(ctx, result)
+    reasons = _compare(ctx, record)
+    passed = result.passed and not reasons
+    record.update(passed=passed, regression=reasons)
+    message = "" if passed else _message(ctx, result, saved, reasons)
+    return Outcome(passed, message, record)
+
+
+# -- the checks ------------------------------------------------------------------------------------
+def _worst_case(ctx: _Item) -> CheckResult:
+    s = ctx.settings
+
+    def run() -> dict[float, CheckResult]:
+        search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
+                                    time_limit=ctx.session.max_seconds)
+        results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
+                             baseline=s["baseline"], search=search, seed=ctx.seed)
+        return {r.numbers["eps"]: r for r in results}
+
+    by_eps = ctx.cached("worst_case", run)
+    return by_eps[min(by_eps, key=lambda e: abs(e - ctx.spec.eps))]
+
+
+def _samples(ctx: _Item) -> CheckResult:
+    family = ctx.case.family
+    if family is None:
+        raise ValueError("the samples check needs an operator family to sweep sampling ratios: return "
+                         "Case(model, mri_family(shape) or radon_family(shape), ratio=<trained ratio>, ...).")
+    s = ctx.settings
+    return sample_sweep(ctx.f, ctx.images, family, s["ratio_sweep"], tol_db=s["tol_db"], min_gain_db=s["min_gain_db"],
+                        baseline=s["baseline"], trained_ratio=ctx.case.ratio)
+
+
+# -- replay ----------------------------------------------------------------------------------------
+def _replay_path(ctx: _Item) -> Path | None:
+    cache = getattr(ctx.item.config, "cache", None)
+    if cache is None:
+        return None
+    return Path(cache.mkdir("stability-replay")) / f"{safe_name(ctx.item.nodeid)}.pt"
+
+
+def _replay_keys(ctx: _Item) -> dict[str, Any]:
+    s = ctx.settings
+    return {"nodeid": ctx.item.nodeid, "model": model_hash(ctx.model),
+            "case": case_hash(ctx.f, ctx.images, s["domain"], ctx.spec.eps)}
+
+
+def _replay(ctx: _Item) -> CheckResult | None:
+    """The verdict on the stored worst perturbation when it still breaks the limit, else None (search anew)."""
+    path = _replay_path(ctx)
+    if path is None or not path.exists():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+    except Exception:  # a corrupt or foreign file is ignored (and replaced after the search)
+        return None
+    if not isinstance(stored, dict) or any(stored.get(k) != v for k, v in _replay_keys(ctx).items()):
+        return None
+    s = ctx.settings
+    result = judge_perturbation(ctx.f, ctx.images, stored["perturbation"], eps=ctx.spec.eps, domain=s["domain"],
+                                max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
+                                baseline_ratio=stored.get("baseline_ratio"), baseline_name=stored.get("baseline"))
+    if result.passed and not ctx.session.replay_only:
+        return None
+    result.numbers["replayed"] = True
+    result.explanation = f"replayed the stored worst case: {result.explanation}"
+    return result
+
+
+def _store_replay(ctx: _Item, result: CheckResult) -> None:
+    path = _replay_path(ctx)
+    if path is None:
+        return
+    if result.passed:
+        path.unlink(missing_ok=True)
+        return
+    torch.save({**_replay_keys(ctx), "perturbation": result.tensors["all_perturbations"].detach().cpu(),
+                "baseline_ratio": result.numbers.get("baseline_ratio"), "baseline": result.numbers.get("baseline")},
+               path)
+
+
+# -- files, comparison, message --------------------------------------------------------------------
+def _save_tensors(ctx: _Item, result: CheckResult, record: dict[str, Any]) -> Path | None:
+    """Save the result's pictures' data (perturbation, reconstructions) to the report folder."""
+    folder = ctx.session.report_dir
+    if folder is None:
+        return None
+    folder = folder / "items"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{safe_name(ctx.item.nodeid)}.pt"
+    torch.save({k: v.detach().cpu() for k, v in result.tensors.items() if k != "all_perturbations"}, path)
+    record["tensors_file"] = str(path.relative_to(ctx.session.report_dir))
+    return path
+
+
+def _compare(ctx: _Item, record: dict[str, Any]) -> list[str]:
+    path = ctx.session.compare_path
+    if path is None:
+        return []
+    stored = ctx.session.cache.get(("compare", path))
+    if stored is None:
+        try:
+            stored = load_results(path)
+        except StoreError as exc:
+            return [str(exc)]
+        ctx.session.cache[("compare", path)] = stored
+    old = stored.get(ctx.item.nodeid)
+    if old is None:
+        return []
+    return [f"less stable than the stored run ({path}): {why}"
+            for why in regressions(old, record, parse_rules(ctx.session.compare_rules))]
+
+
+def _message(ctx: _Item, result: CheckResult, saved: Path | None, reasons: list[str]) -> str:
+    s, n = ctx.settings, result.numbers
+    lines = [f"UNSTABLE {ctx.spec.id} [{result.model}]: {result.explanation}" if not result.passed else
+             f"REGRESSION {ctx.spec.id} [{result.model}]: {result.explanation}"]
+    lines += [f"  {why}" for why in reasons]
+    if ctx.spec.check == "worst_case":
+        lines.append(f"  settings: eps={ctx.spec.eps:g}, domain={s['domain']}, steps={ctx.steps}, seed={ctx.seed}, "
+                     f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}")
+        if n.get("sigma1") is not None:
+            lines.append(f"  σ1 (local Jacobian constant) = {n['sigma1']:.3g}; evaluations: {n['evaluations']}")
+    elif ctx.spec.check == "structure":
+        lines.append(f"  settings: detail={ctx.spec.detail}, min_recovery={s['min_recovery']}, "
+                     f"baseline={s['baseline']}, seed={ctx.seed}")
+    else:
+        lines.append(f"  settings: ratio_sweep={s['ratio_sweep']}, tol_db={s['tol_db']}, "
+                     f"min_gain_db={s['min_gain_db']}, baseline={s['baseline']}")
+    if saved is not None:
+        lines.append(f"  perturbation and reconstructions saved to {saved}")
+    elif ctx.session.report_dir is None:
+        lines.append("  (add --stability-report DIR to save the perturbation and reconstructions)")
+    command = f"pytest --stability {shlex.quote(ctx.item.nodeid)} --stability-seed {ctx.seed}"
+    if ctx.spec.check == "worst_case":
+        lines.append(f"  replay: {command} --stability-replay-only")
+    else:
+        lines.append(f"  rerun: {command}")
+    return "\n".join(lines)

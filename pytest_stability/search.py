@@ -1,0 +1,507 @@
+"""Worst-case perturbation search: the paper's algorithm, a budgeted corrected variant, and a gradient-free one.
+
+For a reconstruction f, an operator A and images x, the search looks for a perturbation that changes the
+reconstruction as much as possible while staying small:
+
+* image domain: r with f(A(x + r)) − f(Ax) large, ‖r‖ small (r real when x is real);
+* measurement domain: e in the measurement space with f(y + e) − f(y) large, ‖e‖ small (y = Ax).
+
+The number every verdict judges is the instability ratio κ = ‖f(A(x + r)) − f(Ax)‖ / ‖r‖ (or per ‖e‖).
+
+Modes
+-----
+``corrected`` (default)
+    Projected ascent on ½‖f(A(x + r)) − f(Ax)‖² over the ball ‖r‖ ≤ eps·‖x‖ (eps relative, so that it means
+    one thing for every image and intensity scale; in the measurement domain ‖e‖ ≤ eps·‖y‖), with the true
+    autograd gradient through every input of the model. It starts from the top right-singular vector v1 of
+    the Jacobian J of r ↦ f(A(x + r)) at r = 0, found by power iteration on JᵀJ (forward-mode jvp and
+    reverse-mode vjp on one retained graph); its singular value σ1 is the local instability constant and is
+    reported too. Steps are normalised heavy-ball steps of adaptive length (halved and restarted from the
+    best point when the objective drops), several eps values run in one batch and a larger eps adopts the
+    scaled direction of the next smaller one when that predicts more damage (warm start). Each element
+    stops early once its ratio passes ``stop_ratio`` (its verdict is decided) or it stops improving.
+``faithful``
+    The paper's heavy-ball ascent v ← μv + η∇Q(r), r ← r + v on Q(r) = ½‖f(A(x+r)) − f(Ax)‖² − (λ/2)‖r‖²,
+    from r0 = τ·U[0, 1), no projection, snapshots after each block of ``schedule`` iterations with the
+    momentum carried over: the growing perturbations r1 < r2 < r3 of the paper's Fig. 1. Parameters use the
+    authors' names (``stab_eta`` η, ``stab_lambda`` λ, ``stab_gamma`` μ, ``stab_tau`` τ). Unlike the authors'
+    code it uses the true gradient of Q (theirs skipped inputs for several networks).
+``gradient-free``
+    SPSA (simultaneous perturbation) gradient estimates inside the same projected ascent, for models without
+    autograd (numpy, ONNX runtime, a callable that detaches). Chosen automatically for such models, with a
+    :class:`StabilityWarning`: the ratio it finds is a weaker lower bound.
+
+The model is used read-only (:func:`pytest_stability.models.frozen`): gradients are taken with respect to
+the perturbation only, never accumulated into the weights, so a step costs one forward and one backward
+pass of the model for the whole batch (images × eps values × restarts).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from .metrics import l2_norm
+from .models import ModelError, Reconstructor, StabilityWarning, as_reconstructor, frozen
+from .names import DOMAINS, MODES
+from .operators.base import complex_dtype
+
+
+def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Broadcast a (n,) vector against a batch shaped like ``like`` (n, ...)."""
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _normalize(t: torch.Tensor) -> torch.Tensor:
+    norm = l2_norm(t)
+    return t / _per_sample(torch.where(norm > 0, norm, torch.ones_like(norm)), t)
+
+
+def _randn(shape: tuple[int, ...], like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Seeded Gaussian draw on the CPU generator, moved to ``like``'s device and dtype (same on every device)."""
+    if like.is_complex():
+        real = torch.randn((*shape, 2), generator=gen, dtype=like.real.dtype)
+        return torch.view_as_complex(real).to(like.device) / math.sqrt(2)
+    return torch.randn(shape, generator=gen, dtype=like.dtype).to(like.device)
+
+
+def _load_forward_ad() -> None:
+    # torch loads its forward-AD decompositions lazily through torch.jit.script, which warns (FutureWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fwAD._maybe_load_decompositions()
+
+
+class PerturbationMap:
+    """z ↦ f(A(x + z)) (image domain) or z ↦ f(y + Pz) (measurement domain) for a batch of images.
+
+    Holds the clean measurements y = Ax, the reference f(Ax), the norm each budget is relative to (‖x‖ or
+    ‖y‖) and counts the model's forward and backward passes (batched calls and images).
+    """
+
+    def __init__(self, f: Reconstructor, x: torch.Tensor, domain: str):
+        if domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}.")
+        self.f, self.A, self.domain = f, f.operator, domain
+        self.x = x
+        self.counts = {"forward": 0, "backward": 0, "forward_images": 0, "backward_images": 0}
+        self.forward_ad = True  # set False once the model turns out to lack forward-mode AD
+        with torch.no_grad():
+            self.y = self.A.forward(x)
+        # the reference f(Ax), evaluated through a zero perturbation that asks for a gradient: whether the output
+        # then carries one tells if the model is differentiable, at no extra forward pass
+        zero = torch.zeros_like(self.template()).requires_grad_(True)
+        with torch.enable_grad():
+            out = self.evaluate(zero, torch.arange(x.shape[0]))
+        self.differentiable = out.requires_grad
+        self.reference = out.detach()
+        bad = ~torch.isfinite(torch.view_as_real(self.reference) if self.reference.is_complex() else self.reference)
+        if bool(bad.any()):
+            raise ModelError(f"model {f.name!r} returns NaN or Inf on the unperturbed input f(Ax); the stability "
+                             "test needs a finite reconstruction of clean data. Check the input scaling.")
+        self.scale = l2_norm(x if domain == "image" else self.y)
+        if bool((self.scale == 0).any()):
+            raise ValueError(f"image(s) {torch.nonzero(self.scale == 0).flatten().tolist()} have "
+                             f"{'‖x‖' if domain == 'image' else '‖Ax‖'} = 0 (constant zero); a relative budget "
+                             "eps·‖x‖ is empty for them. Use images with content.")
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[0]
+
+    def template(self) -> torch.Tensor:
+        """The space the perturbation lives in: images x, or measurements y."""
+        return self.x if self.domain == "image" else self.y
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """Keep measurement-domain perturbations in the measurement space (sampled entries only)."""
+        return z if self.domain == "image" else self.A.project(z)
+
+    def evaluate(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """f for perturbations z (n, ...) of the base images ``index`` (n,)."""
+        self.counts["forward"] += 1
+        self.counts["forward_images"] += z.shape[0]
+        if self.domain == "image":
+            return self.f(self.A.forward(self.x[index] + z))
+        return self.f(self.y[index] + z)
+
+    def gradient(self, objective: torch.Tensor, z: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """∂ objective / ∂ z by one backward pass, projected onto the perturbation space."""
+        self.counts["backward"] += 1
+        self.counts["backward_images"] += z.shape[0]
+        (g,) = torch.autograd.grad(objective, z, **kwargs)
+        return self.project(g)
+
+    def change(self, out: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """‖f(·) − f(Ax)‖ per element."""
+        return l2_norm(out - self.reference[index])
+
+
+@dataclass
+class SearchResult:
+    """Worst perturbations found for K budgets (or snapshots) and B images.
+
+    Tensors are indexed (K, B, ...): ``perturbations`` r or e, ``outputs`` f(A(x + r)), and per-element
+    numbers ``ratio`` κ, ``perturbation_norm`` ‖r‖, ``relative_perturbation`` ‖r‖/‖x‖ (‖e‖/‖y‖),
+    ``output_change`` ‖Δf‖ and ``relative_output_change`` ‖Δf‖/‖f(Ax)‖. ``sigma1`` (B,) is the top singular
+    value of the Jacobian at x when the corrected search computed it. ``evaluations`` counts batched forward
+    and backward calls and the images they carried; ``history`` (K, B, steps) is the best ratio after each step.
+    """
+
+    domain: str
+    mode: str
+    eps: torch.Tensor
+    perturbations: torch.Tensor
+    outputs: torch.Tensor
+    reference: torch.Tensor
+    ratio: torch.Tensor
+    perturbation_norm: torch.Tensor
+    relative_perturbation: torch.Tensor
+    output_change: torch.Tensor
+    relative_output_change: torch.Tensor
+    evaluations: dict[str, int]
+    history: torch.Tensor
+    seed: int
+    steps: int
+    sigma1: torch.Tensor | None = None
+    nonfinite: torch.Tensor | None = None
+    stopped_early: torch.Tensor | None = None
+    gradient_free: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_best(cls, pm: PerturbationMap, *, eps: torch.Tensor, z: torch.Tensor, out: torch.Tensor,
+                  history: torch.Tensor, **kwargs: Any) -> SearchResult:
+        """Assemble the numbers from the best perturbations z (K, B, ...) and their outputs (K, B, ...)."""
+        k, b = z.shape[:2]
+        flat_z, flat_out = z.reshape(k * b, *z.shape[2:]), out.reshape(k * b, *out.shape[2:])
+        index = torch.arange(b).repeat(k)
+        change = pm.change(flat_out, index)
+        norm = l2_norm(flat_z)
+        finite = torch.isfinite(change)
+        ratio = torch.where(finite, change / norm.clamp_min(torch.finfo(norm.dtype).tiny),
+                            torch.full_like(change, math.inf))
+        shape = (k, b)
+        return cls(domain=pm.domain, eps=eps, perturbations=z, outputs=out, reference=pm.reference,
+                   ratio=ratio.view(shape).cpu(), perturbation_norm=norm.view(shape).cpu(),
+                   relative_perturbation=(norm / pm.scale[index]).view(shape).cpu(),
+                   output_change=change.view(shape).cpu(),
+                   relative_output_change=(change / l2_norm(pm.reference)[index]).view(shape).cpu(),
+                   evaluations=dict(pm.counts), history=history, nonfinite=(~finite).view(shape).cpu(), **kwargs)
+
+    def worst(self) -> tuple[int, int]:
+        """(k, b) of the largest ratio."""
+        flat = int(torch.argmax(torch.nan_to_num(self.ratio, posinf=1e300)))
+        return divmod(flat, self.ratio.shape[1])
+
+
+@dataclass
+class PerturbationSearch:
+    """Configuration of a worst-case search; call :meth:`run` with a reconstructor and images.
+
+    ``eps``: relative budgets ‖r‖ ≤ eps·‖x‖ (corrected and gradient-free modes). ``steps``: ascent steps per
+    element (each one forward and one backward pass for the whole batch). ``power_iterations``: Jacobian
+    power iterations for the start direction and σ1 (0: start from seeded noise). ``restarts``: starts per
+    element, the first from v1 and the others from noise. ``stop_ratio``: stop an element once its ratio
+    exceeds this (its verdict is decided). ``patience``: stop an element after this many steps without a
+    0.1 % gain. ``schedule`` and ``stab_*``: the faithful mode's snapshots and constants. ``time_limit``:
+    seconds after which the ascent stops and reports the best found so far (a budget, not deterministic).
+    """
+
+    eps: Sequence[float] = (0.02,)
+    domain: str = "image"
+    mode: str = "corrected"
+    steps: int = 40
+    seed: int = 0
+    restarts: int = 1
+    power_iterations: int = 10
+    step_size: float = 1.0
+    momentum: float = 0.9
+    stop_ratio: float | None = None
+    patience: int = 8
+    warm_start_every: int = 4
+    spsa_directions: int = 8
+    schedule: Sequence[int] = (100, 100, 100)
+    stab_eta: float = 1e-2
+    stab_lambda: float = 1e-3
+    stab_gamma: float = 0.9
+    stab_tau: float = 1e-3
+    time_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eps, (int, float)):
+            self.eps = (float(self.eps),)
+        self.eps = tuple(float(e) for e in self.eps)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
+        if self.domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {DOMAINS}, got {self.domain!r}.")
+        if not self.eps or any(not (e > 0 and math.isfinite(e)) for e in self.eps):
+            raise ValueError(f"eps must be positive finite relative budgets (e.g. 0.02 for ‖r‖ ≤ 2 % of ‖x‖), "
+                             f"got {self.eps}.")
+        if list(self.eps) != sorted(self.eps) or len(set(self.eps)) != len(self.eps):
+            raise ValueError(f"eps must be strictly increasing (larger budgets warm-start from smaller ones), got "
+                             f"{self.eps}; sort them and drop duplicates.")
+        for name in ("steps", "restarts"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.power_iterations < 0 or self.spsa_directions < 1:
+            raise ValueError("power_iterations must be >= 0 and spsa_directions >= 1.")
+        if not self.schedule or any(int(n) < 1 for n in self.schedule):
+            raise ValueError(f"schedule must be positive iteration counts, got {self.schedule}.")
+
+    # -- entry point -----------------------------------------------------------------------------
+    def run(self, model: Any, images: torch.Tensor, operator: Any = None, **reconstructor_kwargs: Any) -> SearchResult:
+        """Search the worst perturbations of ``images`` (B, C, H, W) for ``model`` (a Reconstructor or a
+        model plus its ``operator``)."""
+        f = as_reconstructor(model, operator, **reconstructor_kwargs)
+        x = prepare_images(images, f)
+        with frozen(f.model):
+            return self.search(PerturbationMap(f, x, self.domain))
+
+    def search(self, pm: PerturbationMap) -> SearchResult:
+        """Search on a prepared :class:`PerturbationMap` (the caller keeps the model frozen)."""
+        if pm.domain != self.domain:
+            raise ValueError(f"the perturbation map is in the {pm.domain} domain but the search in the {self.domain}.")
+        if self.mode == "faithful":
+            return self._faithful(pm)
+        if self.mode == "gradient-free" or not pm.differentiable:
+            if self.mode != "gradient-free":
+                warnings.warn(f"model {pm.f.name!r} gives no gradient with respect to its input (numpy, ONNX, or a "
+                              "detach inside); using a gradient-free search, whose ratio is a weaker lower bound "
+                              "on the worst case.", StabilityWarning, stacklevel=3)
+            return self._ascent(pm, gradient_free=True)
+        return self._ascent(pm, gradient_free=False)
+
+    # -- the start direction ---------------------------------------------------------------------
+    def _jvp(self, pm: PerturbationMap, z0: torch.Tensor, tangent: torch.Tensor, index: torch.Tensor,
+             out0: torch.Tensor) -> torch.Tensor:
+        """J v by forward-mode AD; by a one-sided finite difference where the model has no forward AD."""
+        if pm.forward_ad:
+            try:
+                _load_forward_ad()
+                with torch.no_grad(), fwAD.dual_level():
+                    out = pm.evaluate(fwAD.make_dual(z0.detach(), tangent), index)
+                    jv = fwAD.unpack_dual(out).tangent
+                if jv is not None:
+                    return jv
+            except (RuntimeError, NotImplementedError):
+                pass
+            pm.forward_ad = False
+        h = 1e-3 * pm.scale[index]
+        with torch.no_grad():
+            out = pm.evaluate(z0.detach() + _per_sample(h, tangent) * tangent, index)
+        return (out - out0.detach()) / _per_sample(h, out)
+
+    def _top_singular(self, pm: PerturbationMap, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """v1 (B, ...) with ‖v1‖ = 1 and σ1 (B,) of the Jacobian of z ↦ f at z = 0, by power iteration."""
+        index = torch.arange(pm.batch)
+        z0 = torch.zeros_like(pm.template()).requires_grad_(True)
+        with torch.enable_grad():
+            out0 = pm.evaluate(z0, index)
+        v = _normalize(pm.project(_randn(tuple(z0.shape), z0, gen)))
+        sigma = torch.zeros(pm.batch, dtype=pm.scale.dtype, device=pm.scale.device)
+        for i in range(self.power_iterations):
+            jv = self._jvp(pm, z0, v, index, out0)
+            sigma = l2_norm(jv)
+            v = _normalize(pm.gradient(out0, z0, grad_outputs=jv, retain_graph=i < self.power_iterations - 1))
+        return v.detach(), sigma
+
+    # -- corrected and gradient-free ascent ------------------------------------------------------
+    def _spsa_gradient(self, pm: PerturbationMap, z: torch.Tensor, index: torch.Tensor, rho: torch.Tensor,
+                       gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Objective and output at z and an SPSA estimate of the gradient, from 2·d + 1 evaluations in one batch.
+
+        ĝ = (1/d) Σ_j [Q(z + cδ_j) − Q(z − cδ_j)] / (2c) · δ_j with Rademacher directions δ_j (unit norm,
+        projected onto the perturbation space) and c = 5 % of the budget.
+        """
+        n, d = z.shape[0], self.spsa_directions
+        signs = _randn((d * n, *z.shape[1:]), z, gen)
+        signs = torch.complex(signs.real.sign(), signs.imag.sign()) if z.is_complex() else signs.sign()
+        delta = _normalize(pm.project(signs)).view(d, n, *z.shape[1:])
+        c = 0.05 * rho
+        batch = torch.cat([z.unsqueeze(0), z + _per_sample(c, z) * delta, z - _per_sample(c, z) * delta])
+        reps = index.repeat(2 * d + 1)
+        with torch.no_grad():
+            out = pm.evaluate(batch.reshape(-1, *z.shape[1:]), reps)
+            obj = (0.5 * pm.change(out, reps) ** 2).view(2 * d + 1, n)
+        slope = (obj[1:d + 1] - obj[d + 1:]) / (2 * c)
+        grad = (slope.view(d, n, *([1] * (z.dim() - 1))) * delta).sum(0) / d
+        return obj[0], out.view(2 * d + 1, n, *out.shape[1:])[0], grad
+
+    def _ascent(self, pm: PerturbationMap, *, gradient_free: bool) -> SearchResult:
+        gen = torch.Generator().manual_seed(self.seed)
+        b, k, r = pm.batch, len(self.eps), self.restarts
+        n = k * r * b  # element i: eps i // (r·b), restart (i // b) % r, image i % b
+        base = torch.arange(b).repeat(k * r)
+        eps = torch.tensor(self.eps, dtype=pm.scale.dtype, device=pm.scale.device)
+        rho = eps.repeat_interleave(r * b) * pm.scale[base]
+        template = pm.template()
+
+        sigma1 = None
+        starts = _normalize(pm.project(_randn((n, *template.shape[1:]), template, gen)))
+        if self.power_iterations > 0 and not gradient_free:
+            v1, sigma1 = self._top_singular(pm, gen)
+            first = (torch.arange(n) // b) % r == 0
+            starts[first] = v1[base[first]]
+        z = _per_sample(rho, starts) * starts
+        momentum = torch.zeros_like(z)
+        alpha = torch.full((n,), self.step_size, dtype=rho.dtype, device=rho.device)
+        best_obj = torch.full((n,), -math.inf, dtype=rho.dtype, device=rho.device)
+        prev_obj = best_obj.clone()
+        best_z = z.clone()
+        best_out = torch.zeros((n, *pm.reference.shape[1:]), dtype=pm.reference.dtype, device=pm.reference.device)
+        stall = torch.zeros(n, dtype=torch.long)
+        active = torch.ones(n, dtype=torch.bool)
+        history = torch.zeros(n, self.steps)
+        nonfinite = torch.zeros(n, dtype=torch.bool)
+        stopped = torch.zeros(n, dtype=torch.bool)
+
+        started = time.monotonic()
+        for step in range(self.steps):
+            if self.time_limit is not None and step > 0 and time.monotonic() - started > self.time_limit:
+                history[:, step:] = history[:, step - 1:step]
+                break
+            idx = torch.nonzero(active).flatten()
+            dev_idx = idx.to(z.device)
+            zt = z[dev_idx].detach()
+            if gradient_free:
+                obj, out, grad = self._spsa_gradient(pm, zt, base[idx], rho[dev_idx], gen)
+            else:
+                zt.requires_grad_(True)
+                with torch.enable_grad():
+                    out = pm.evaluate(zt, base[idx])
+                    obj = 0.5 * pm.change(out, base[idx]) ** 2
+            bad = ~torch.isfinite(obj.detach()).cpu()
+            nonfinite[idx[bad]] = True
+            obj_d = torch.where(torch.isfinite(obj.detach()), obj.detach(), torch.full_like(obj.detach(), math.inf))
+            improved = obj_d > best_obj[dev_idx] * (1 + 1e-3)
+            better = obj_d > best_obj[dev_idx]
+            upd = dev_idx[better]
+            best_obj[upd] = obj_d[better]
+            best_z[upd] = zt.detach()[better]
+            best_out[upd] = out.detach()[better]
+            stall[idx] = torch.where(improved.cpu(), 0, stall[idx] + 1)
+            ratio = torch.sqrt(2 * best_obj) / l2_norm(best_z).clamp_min(1e-30)
+            history[:, step] = ratio.detach().cpu().float()
+            decided = bad.clone()
+            if self.stop_ratio is not None:
+                passed_limit = (ratio[dev_idx] > self.stop_ratio).cpu()
+                stopped[idx[passed_limit]] = True
+                decided |= passed_limit
+            active[idx] = ~(decided | (stall[idx] >= self.patience))
+            if step == self.steps - 1 or not bool(active.any()):
+                history[:, step + 1:] = history[:, step:step + 1]
+                break
+            if not gradient_free:
+                grad = pm.gradient(obj.sum(), zt)
+            # adaptive step: a drop below the previous objective halves the step and restarts from the best point
+            worse = obj_d < prev_obj[dev_idx]
+            prev_obj[dev_idx] = obj_d
+            alpha[dev_idx] = torch.where(worse, alpha[dev_idx] / 2, torch.clamp(alpha[dev_idx] * 1.2, max=4.0))
+            keep = _per_sample((~worse).to(rho.dtype), zt)
+            m = self.momentum * momentum[dev_idx] * keep + _normalize(grad.detach())
+            start = torch.where(_per_sample(worse, zt), best_z[dev_idx], zt.detach())
+            step_vec = _per_sample(alpha[dev_idx] * rho[dev_idx], m) * _normalize(m)
+            new = pm.project(start + step_vec)
+            shrink = torch.clamp(rho[dev_idx] / l2_norm(new).clamp_min(1e-30), max=1.0)
+            z[dev_idx] = new * _per_sample(shrink, new)
+            momentum[dev_idx] = m
+            if k > 1 and (step + 1) % self.warm_start_every == 0:
+                self._warm_start(z, momentum, alpha, best_obj, best_z, rho, active, k * r * b, r * b)
+
+        # best over restarts for every (eps, image)
+        obj_kb = best_obj.view(k, r, b)
+        pick = obj_kb.argmax(dim=1)  # (k, b)
+        sel = (torch.arange(k).view(k, 1) * r * b + pick.cpu() * b + torch.arange(b).view(1, b)).flatten()
+        sel_dev = sel.to(best_z.device)
+        zs = best_z[sel_dev].view(k, b, *template.shape[1:])
+        outs = best_out[sel_dev].view(k, b, *pm.reference.shape[1:])
+        notes = ["gradient-free (SPSA) search: the ratio is a weaker lower bound"] if gradient_free else []
+        result = SearchResult.from_best(pm, eps=torch.tensor(self.eps, dtype=torch.float64), z=zs.detach(), out=outs.detach(),
+                                        history=history[sel].view(k, b, -1), mode="gradient-free" if gradient_free
+                                        else "corrected", seed=self.seed, steps=self.steps, sigma1=None if sigma1 is
+                                        None else sigma1.detach().cpu(), gradient_free=gradient_free, notes=notes)
+        result.nonfinite |= nonfinite[sel].view(k, b)
+        result.stopped_early = stopped[sel].view(k, b)
+        return result
+
+    def _warm_start(self, z, momentum, alpha, best_obj, best_z, rho, active, n, block) -> None:
+        """Let eps_j adopt eps_{j-1}'s best direction, scaled up, where linear extrapolation predicts more damage."""
+        upper = torch.arange(block, n, device=z.device)
+        lower = upper - block
+        scale = rho[upper] / rho[lower]
+        predicted = best_obj[lower] * scale ** 2
+        adopt = (predicted > best_obj[upper] * 1.01) & active[upper.cpu()].to(z.device) & torch.isfinite(predicted)
+        if bool(adopt.any()):
+            dst, src = upper[adopt], lower[adopt]
+            z[dst] = best_z[src] * _per_sample(scale[adopt], best_z[src])
+            momentum[dst] = 0
+            alpha[dst] = self.step_size
+
+    # -- the paper's algorithm -------------------------------------------------------------------
+    def _faithful(self, pm: PerturbationMap) -> SearchResult:
+        gen = torch.Generator().manual_seed(self.seed)
+        template = pm.template()
+        index = torch.arange(pm.batch)
+        if template.is_complex():
+            r = torch.complex(torch.rand(template.shape, generator=gen, dtype=template.real.dtype),
+                              torch.rand(template.shape, generator=gen, dtype=template.real.dtype))
+        else:
+            r = torch.rand(template.shape, generator=gen, dtype=template.dtype)
+        r = pm.project(self.stab_tau * r.to(template.device))
+        v = torch.zeros_like(r)
+        snaps, outs, history = [], [], []
+        for block in self.schedule:
+            for _ in range(int(block)):
+                r = r.detach().requires_grad_(True)
+                with torch.enable_grad():
+                    out = pm.evaluate(r, index)
+                    change = pm.change(out, index)
+                    q = 0.5 * change ** 2 - 0.5 * self.stab_lambda * l2_norm(r) ** 2
+                grad = pm.gradient(q.sum(), r)
+                history.append((change.detach() / l2_norm(r.detach()).clamp_min(1e-30)).cpu())
+                v = self.stab_gamma * v + self.stab_eta * grad
+                r = r.detach() + v
+            with torch.no_grad():
+                outs.append(pm.evaluate(r, index))
+            snaps.append(r.detach())
+        z, out = torch.stack(snaps), torch.stack(outs)
+        rel = l2_norm(z.reshape(-1, *z.shape[2:])).view(len(snaps), -1) / pm.scale
+        hist = torch.stack(history, dim=-1).float()  # (B, T)
+        ends = torch.cumsum(torch.tensor([int(s) for s in self.schedule]), 0)
+        hist_k = torch.stack([torch.cat([hist[:, :e], hist[:, e - 1:e].expand(-1, hist.shape[1] - e)], dim=1)
+                              for e in ends.tolist()])
+        return SearchResult.from_best(pm, eps=rel.median(dim=1).values.cpu(), z=z, out=out, history=hist_k,
+                                      mode="faithful", seed=self.seed, steps=int(ends[-1]),
+                                      notes=["faithful mode: eps holds the achieved median ‖r‖/‖x‖ per snapshot"])
+
+
+def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
+    """Images as (B, C, H, W) on the model's device and precision; clear errors for anything else."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor (B, C, H, W), got {type(images).__name__}.")
+    if images.dim() == 2:
+        images = images.view(1, 1, *images.shape)
+    if images.dim() != 4:
+        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}; add batch/channel "
+                         "dimensions with x[None, None] or x.unsqueeze(1).")
+    if tuple(images.shape[-2:]) != f.operator.image_shape:
+        hint = " (channels-last? use x.permute(0, 3, 1, 2))" if images.shape[1] == f.operator.image_shape[0] else ""
+        raise ValueError(f"images have shape {tuple(images.shape)} but the operator expects (B, C, "
+                         f"{f.operator.image_shape[0]}, {f.operator.image_shape[1]}){hint}.")
+    if not (images.is_floating_point() or images.is_complex()):
+        raise TypeError(f"images have dtype {images.dtype}; give float or complex images (x.float()).")
+    dtype = complex_dtype(f.dtype) if images.is_complex() else f.dtype
+    images = images.to(device=f.device, dtype=dtype)
+    finite = torch.isfinite(torch.view_as_real(images) if images.is_complex() else images)
+    if not bool(finite.all()):
+        raise ValueError("images contain NaN or Inf; clean the test images first.")
+    return images

@@ -1,0 +1,215 @@
+"""Run state of one pytest session: the settings from the command line, the results, the summary and the files.
+
+:class:`StabilitySession` lives in ``config.stash`` and is registered as a plugin, so it sees every test
+report: under pytest-xdist the controller receives the workers' reports with their ``user_properties``, and
+merges the records here; workers compute and never print or write the summary files. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .store import atomic_write_json, default_store_path, merge_results
+
+PROPERTY = "stability"
+JSON_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One expanded item of a @stable test: which check, at which eps or with which detail. No tensors."""
+
+    check: str
+    eps: float | None = None
+    detail: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self.check == "worst_case":
+            return f"worst_case-eps={self.eps:g}"
+        if self.check == "structure":
+            return f"structure-{self.detail}"
+        return "samples"
+
+    @staticmethod
+    def expand(settings: dict[str, Any]) -> list[CheckSpec]:
+        specs: list[CheckSpec] = []
+        for check in settings["checks"]:
+            if check == "worst_case":
+                specs += [CheckSpec("worst_case", eps=e) for e in settings["eps"]]
+            elif check == "structure":
+                specs += [CheckSpec("structure", detail=d) for d in settings["details"]]
+            else:
+                specs.append(CheckSpec("samples"))
+        return specs
+
+
+def parse_budget(text: str | None) -> tuple[int | None, float | None]:
+    """``--stability-budget``: "40" caps search steps, "30s" caps seconds of searching per item."""
+    if text is None:
+        return None, None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise pytest.UsageError(f"--stability-budget={text!r}: give a number of steps (e.g. 40) or seconds (e.g. 30s).")
+    value, seconds = float(match.group(1)), bool(match.group(2))
+    if not seconds and not value.is_integer():
+        raise pytest.UsageError(f"--stability-budget={text!r}: a step budget is a whole number (or add 's').")
+    return (None, value) if seconds else (int(value), None)
+
+
+class StabilitySession:
+    """Settings of the run and the records gathered from test reports."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        opt = config.getoption
+        self.enabled = bool(opt("stability") or opt("stability_only"))
+        self.is_worker = hasattr(config, "workerinput")
+        self.seed = 0 if opt("stability_seed") is None else int(opt("stability_seed"))
+        self.device = opt("stability_device")
+        self.max_steps, self.max_seconds = parse_budget(opt("stability_budget"))
+        self.replay_only = bool(opt("stability_replay_only"))
+        self.report_dir = Path(opt("stability_report")) if opt("stability_report") else None
+        self.json_path = Path(opt("stability_json")) if opt("stability_json") else None
+        self.save_path = self._store_path(opt("stability_save"))
+        self.compare_path = self._store_path(opt("stability_compare"))
+        self.compare_rules = opt("stability_compare_fail")
+        self.records: list[dict[str, Any]] = []
+        self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
+        self.written: list[Path] = []
+        self._environment: dict[str, Any] | None = None
+
+    def _store_path(self, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        if value:
+            return Path(value)
+        folder = self.config.rootpath / self.config.getini("stability_store")
+        return default_store_path(folder, self.device_type)
+
+    @property
+    def device_type(self) -> str:
+        return (self.device or "cpu").split(":")[0]
+
+    def worker_device(self) -> str | None:
+        """The device for this process: with xdist, ``cuda`` becomes one GPU per worker (gw0 → cuda:0, …)."""
+        if self.device != "cuda":
+            return self.device
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        if not worker.startswith("gw"):
+            return "cuda"
+        import torch
+
+        count = max(torch.cuda.device_count(), 1)
+        return f"cuda:{int(worker[2:]) % count}"
+
+    # -- records ---------------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.add(report.nodeid, json.loads(value))
+
+    def add(self, nodeid: str, record: dict[str, Any]) -> None:
+        self.records.append({"nodeid": nodeid, **record})
+
+    def environment(self) -> dict[str, Any]:
+        if self._environment is None:
+            import platform
+
+            import torch
+
+            from . import __version__
+
+            self._environment = {
+                "pytest_stability": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                "platform": platform.platform(), "device": self.device or "cpu",
+                "device_type": self.device_type, "dtype": str(torch.get_default_dtype()).replace("torch.", ""),
+                "seed": self.seed, "cuda": torch.version.cuda if self.device_type == "cuda" else None,
+            }
+        return self._environment
+
+    def header(self) -> str:
+        env = self.environment()
+        return f"stability: torch {env['torch']}, device {env['device']}, dtype {env['dtype']}, seed {env['seed']}"
+
+    # -- the terminal summary --------------------------------------------------------------------
+    def summary_lines(self, *, details: bool = False) -> list[str]:
+        if not self.records:
+            return []
+        stable = sum(r["passed"] for r in self.records)
+        regressed = sum(bool(r.get("regression")) for r in self.records)
+        headline = f"{stable} stable, {len(self.records) - stable} unstable"
+        if regressed:
+            headline += f" ({regressed} less stable than the stored run)"
+        lines = [headline]
+        rows = [("model", "check", "metric", "limit", "baseline", "verdict")]
+        ordered = sorted(self.records, key=lambda r: (r["passed"], r["nodeid"]))  # failures first
+        rows += [summary_row(r) for r in ordered]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for n, row in enumerate(rows):
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        if details:
+            lines.append("")
+            for r in ordered:
+                lines.append(f"{r['nodeid']}: {'stable' if r['passed'] else 'UNSTABLE'} — {r['explanation']}")
+        for path in self.written:
+            lines.append(f"stability results written to {path}")
+        return lines
+
+    # -- files at the end ------------------------------------------------------------------------
+    def document(self) -> dict[str, Any]:
+        return {"version": JSON_VERSION, "environment": self.environment(), "results": self.records}
+
+    def finish(self) -> None:
+        """Write the JSON report(s) and the store; a failure to write warns, never fails the session."""
+        self.written = []
+        targets = [p for p in (self.json_path, self.report_dir and self.report_dir / "results.json") if p]
+        for path in targets:
+            self._try(lambda p=path: atomic_write_json(p, self.document()), path)
+        if self.save_path is not None and self.records:
+            self._try(lambda: merge_results(self.save_path, self.records, self.environment()), self.save_path)
+
+    def _try(self, write: Any, path: Path) -> None:
+        try:
+            write()
+            self.written.append(path)
+        except (OSError, ValueError) as exc:
+            warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {exc}"), stacklevel=1)
+            print(f"pytest-stability: could not write {path}: {exc}", file=sys.stderr)
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    return "-" if value is None else (value if isinstance(value, str) else format(value, spec))
+
+
+def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
+    """(model, check, metric, limit, baseline, verdict) for one record."""
+    check = r["check"]
+    if check == "worst_case":
+        what = f"worst_case eps={r['eps']:g}"
+        metric, limit, base = f"κ {_fmt(r['ratio'])}", _fmt(r["limit"]), f"κ_g {_fmt(r.get('baseline_ratio'))}"
+    elif check == "structure":
+        what = f"structure {r['detail']}"
+        metric, limit = f"ρ {_fmt(r['recovery'], '.2f')}", _fmt(r["min_recovery"], ".2f")
+        base = f"ρ_g {_fmt(r.get('baseline_recovery'), '.2f')}"
+    else:
+        what = "samples"
+        psnr, base_psnr = r["psnr"], r.get("baseline_psnr")
+        metric = f"PSNR {psnr[0]:.1f}→{psnr[-1]:.1f} dB"
+        limit = f"drop ≤ {_fmt(r['tol_db'], '.2f')} dB"
+        base = "-" if not base_psnr else f"{base_psnr[0]:.1f}→{base_psnr[-1]:.1f} dB"
+    verdict = "stable" if r["passed"] else ("REGRESSED" if r.get("regression") else "UNSTABLE")
+    return (r.get("model", "?"), what, metric, limit, base, verdict)

@@ -1,0 +1,18 @@
+"""Test-suite settings: one torch thread per xdist worker.
+
+Several workers each running a multi-threaded torch on a 2-core machine oversubscribe the cores, and
+OpenMP's spinning threads then slow every operation down many times over (measured here: a 64² check
+went from 0.4 s to 100 s).
+"""
+
+import os
+
+import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+# pytester's in-process runs restore sys.modules afterwards, and extension modules cannot be imported twice in
+# one process: import what a stability run loads up front, so the inner runs find it already there.
+import numpy.fft  # noqa: E402, F401
+import pytest_stability.runner  # noqa: E402, F401

@@ -1,0 +1,361 @@
+"""The pytest plugin, driven as a user drives it (pytester): options, markers, messages, summary, files, xdist."""
+
+import json
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = '''
+import os
+
+import pytest
+import torch
+
+from pytest_stability import Case, mri_family
+from pytest_stability.phantoms import random_ellipses
+
+H = 16
+FAMILY = mri_family((H, H), pattern="variable-density", seed=0)
+
+
+class Gain(torch.nn.Module):
+    """Zero-filling with a planted gain along one direction of range(A*): worst-case ratio = gain."""
+
+    def __init__(self, gain):
+        super().__init__()
+        op = FAMILY(0.4)
+        gen = torch.Generator().manual_seed(0)
+        u = op.adjoint(op.project(torch.randn(1, 1, H, H, dtype=torch.complex64, generator=gen))).real
+        self.register_buffer("u", u / u.norm())
+        self.gain = gain
+
+    def forward(self, z):
+        z = z.real
+        return z + (self.gain - 1) * (self.u * z).sum(dim=(1, 2, 3), keepdim=True) * self.u
+
+
+@pytest.fixture(scope="session")
+def images():
+    return random_ellipses(2, H, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tunable():
+    return Gain(float(os.environ.get("STABILITY_TEST_GAIN", "1.0")))
+
+
+def case(model, images, name):
+    return Case(model, FAMILY, ratio=0.4, images=images, name=name)
+'''
+
+TESTS = '''
+from conftest import Gain, case
+from pytest_stability import stable
+
+FAST = dict(checks="worst_case", eps=0.02, steps=8, max_ratio=3.0, baseline=None)
+
+
+@stable(**FAST)
+def test_zero_filled(images):
+    return case(Gain(1.0), images, "zero-filled")
+
+
+@stable(**FAST)
+def test_planted(images):
+    return case(Gain(8.0), images, "planted")
+
+
+@stable(**FAST)
+def test_tunable(tunable, images):
+    return case(tunable, images, "tunable")
+
+
+def test_ordinary():
+    assert True
+'''
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_models=TESTS)
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    return pytester
+
+
+def _records(path):
+    return {r["nodeid"].split("::")[-1]: r for r in json.loads(path.read_text())["results"]}
+
+
+def test_stability_tests_are_skipped_without_the_flag(project):
+    result = project.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines(["*stability test: run with pytest --stability*"])
+
+
+def test_items_get_short_ids_one_per_check(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_ids='''
+        from conftest import Gain, case
+        from pytest_stability import stable
+
+        @stable(eps=(0.01, 0.02), details=("spade", "text"), ratio_sweep=(0.2, 0.4))
+        def test_unet(images):
+            return case(Gain(1.0), images, "unet")
+    ''')
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "test_ids.py::test_unet[worst_case-eps=0.01]", "test_ids.py::test_unet[worst_case-eps=0.02]",
+        "test_ids.py::test_unet[structure-spade]", "test_ids.py::test_unet[structure-text]",
+        "test_ids.py::test_unet[samples]",
+    ])
+
+
+def test_without_a_ratio_sweep_there_is_no_samples_item(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_ids='''
+        from pytest_stability import stable
+
+        @stable(details="lesion")
+        def test_unet(images):
+            pass
+    ''')
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_unet[[]worst_case-eps=0.02]", "*test_unet[[]structure-lesion]", "2 tests*"])
+
+
+@pytest.mark.parametrize(("marker", "message"), [
+    ("epss=0.02", "*test_bad: @stable got an unknown argument 'epss'; did you mean 'eps'?*"),
+    ("eps='small'", "*test_bad: eps: expected a number, got 'small'*"),
+    ("eps=(0.02, 0.01)", "*eps: values must be strictly increasing*"),
+    ("details=('joker',)", "*details: 'joker' is not one of spade, heart, diamond, club, text, lesion*"),
+    ("checks='samples'", "*includes 'samples', which needs ratio_sweep*"),
+    ("ratio_sweep=(0.2, 1.5)", "*ratio_sweep: expected at least two increasing sampling ratios in (0, 1[]]*"),
+    ("domain='kspace'", "*domain: 'kspace' is not one of image, measurement*"),
+])
+def test_bad_marker_arguments_are_a_collection_error_on_that_test_only(pytester, marker, message):
+    pytester.makepyfile(test_bad=f'''
+        from pytest_stability import stable
+
+        @stable({marker})
+        def test_bad():
+            pass
+
+        def test_good():
+            pass
+    ''')
+    result = pytester.runpytest("--stability", "--continue-on-collection-errors")
+    result.stdout.fnmatch_lines([message, "ERROR test_bad.py::test_bad"])
+    result.assert_outcomes(passed=1, errors=1)  # the other test of the module still runs
+
+
+def test_precedence_marker_over_command_line_over_ini_over_default(pytester):
+    pytester.makepyfile(test_prec='''
+        from pytest_stability import stable
+
+        @stable(checks="worst_case")
+        def test_default():
+            pass
+
+        @stable(checks="worst_case", eps=0.05)
+        def test_marker():
+            pass
+    ''')
+    pytester.makeini("[pytest]\nstability_eps = 0.03\n")
+    ini = pytester.runpytest("--collect-only", "-q")
+    ini.stdout.fnmatch_lines(["*test_default[[]worst_case-eps=0.03]", "*test_marker[[]worst_case-eps=0.05]"])
+    cli = pytester.runpytest("--collect-only", "-q", "--stability-eps=0.01,0.04")
+    cli.stdout.fnmatch_lines(["*test_default[[]worst_case-eps=0.01]", "*test_default[[]worst_case-eps=0.04]",
+                              "*test_marker[[]worst_case-eps=0.05]"])
+    bad = pytester.runpytest("--collect-only", "-q", "--stability-eps=-1")
+    bad.stdout.fnmatch_lines(["*--stability-eps: eps: expected one or more positive numbers*"])
+
+
+def test_an_unstable_model_fails_its_own_item_with_the_numbers(project):
+    result = project.runpytest("--stability")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "*UNSTABLE worst_case-eps=0.02 [[]planted]: κ = * > limit 3 (max_ratio 3) at eps = 0.02*",
+        "*settings: eps=0.02, domain=image, steps=8, seed=0, max_ratio=3.0, baseline_factor=2.0, baseline=None*",
+        "*(add --stability-report DIR to save the perturbation and reconstructions)*",
+        "*replay: pytest --stability 'test_models.py::test_planted[[]worst_case-eps=0.02]' --stability-seed 0 "
+        "--stability-replay-only*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_terminal_summary_headline_and_table(project):
+    result = project.runpytest("--stability", "--stability-details")
+    result.stdout.fnmatch_lines([
+        "*= stability =*",
+        "2 stable, 1 unstable",
+        "model * check * metric * limit * baseline * verdict",
+        "planted * worst_case eps=0.02 * κ * 3 * κ_g - * UNSTABLE",
+        "*zero-filled * worst_case eps=0.02 * κ 1 * 3 * stable",
+        "*test_planted[[]worst_case-eps=0.02[]]: UNSTABLE — κ = *",
+    ])
+
+
+def test_report_header_names_torch_device_dtype_and_seed(project):
+    result = project.runpytest("--stability", "--stability-seed=3", "-k", "zero")
+    result.stdout.fnmatch_lines(["stability: torch *, device cpu, dtype float32, seed 3"])
+
+
+def test_stability_only_deselects_everything_else(project):
+    result = project.runpytest("--stability-only", "-k", "zero or ordinary")
+    result.assert_outcomes(passed=1, deselected=3)
+
+
+def test_json_report_schema(project):
+    project.runpytest("--stability", "--stability-json=out.json")
+    document = json.loads((project.path / "out.json").read_text())
+    assert document["version"] == 1
+    assert {"torch", "device", "dtype", "seed"} <= set(document["environment"])
+    records = _records(project.path / "out.json")
+    assert set(records) == {"test_zero_filled[worst_case-eps=0.02]", "test_planted[worst_case-eps=0.02]",
+                            "test_tunable[worst_case-eps=0.02]"}
+    planted = records["test_planted[worst_case-eps=0.02]"]
+    assert planted["check"] == "worst_case" and planted["passed"] is False and planted["model"] == "planted"
+    assert planted["ratio"] > 3 and planted["eps"] == 0.02 and planted["relative_perturbation"] <= 0.02 + 1e-6
+    assert "baseline_ratio" in planted
+
+
+def test_numbers_travel_on_user_properties_into_junit_xml(project):
+    project.runpytest("--stability", "--junitxml=junit.xml", "-k", "zero")
+    xml = (project.path / "junit.xml").read_text()
+    assert '<property name="stability" value="{' in xml and "&quot;ratio&quot;" in xml
+
+
+def test_report_folder_holds_results_and_perturbations(project):
+    result = project.runpytest("--stability", "--stability-report=report")
+    result.stdout.fnmatch_lines(["*perturbation and reconstructions saved to *report*items*.pt*",
+                                 "stability results written to report*results.json"])
+    records = _records(project.path / "report" / "results.json")
+    import torch
+
+    saved = torch.load(project.path / "report" / records["test_planted[worst_case-eps=0.02]"]["tensors_file"],
+                       weights_only=True)
+    assert saved["perturbation"].shape == (1, 1, 16, 16)
+
+
+def test_save_then_compare_round_trip(project, monkeypatch):
+    monkeypatch.setenv("STABILITY_TEST_GAIN", "1.5")
+    first = project.runpytest("--stability", "--stability-save", "-k", "tunable")
+    first.assert_outcomes(passed=1)
+    store = project.path / ".stability" / "results-cpu.json"
+    stored = json.loads(store.read_text())
+    assert list(stored["results"]) == ["test_models.py::test_tunable[worst_case-eps=0.02]"]
+    assert stored["environment"]["device"] == "cpu"
+
+    unchanged = project.runpytest("--stability", "--stability-compare", "-k", "tunable")
+    unchanged.assert_outcomes(passed=1)
+
+    monkeypatch.setenv("STABILITY_TEST_GAIN", "2.5")  # still under max_ratio 3, but less stable than stored
+    degraded = project.runpytest("--stability", "--stability-compare", "--stability-compare-fail=ratio:10%",
+                                 "-k", "tunable")
+    degraded.assert_outcomes(failed=1)
+    degraded.stdout.fnmatch_lines(["REGRESSION worst_case-eps=0.02 [[]tunable]: κ = *",
+                                   "*less stable than the stored run (*results-cpu.json): ratio * → * (worse by * > 10 %)",
+                                   "0 stable, 1 unstable (1 less stable than the stored run)",
+                                   "tunable * worst_case eps=0.02 * REGRESSED"])
+
+    # a partial run saves its items and keeps the others
+    project.runpytest("--stability", "--stability-save", "-k", "zero")
+    assert len(json.loads(store.read_text())["results"]) == 2
+
+
+def test_compare_command_outside_pytest(project, monkeypatch):
+    monkeypatch.setenv("STABILITY_TEST_GAIN", "1.5")
+    project.runpytest("--stability", "--stability-json=a.json", "-k", "tunable")
+    monkeypatch.setenv("STABILITY_TEST_GAIN", "2.5")
+    project.runpytest("--stability", "--stability-json=b.json", "-k", "tunable")
+    same = project.run("python", "-m", "pytest_stability", "compare", "a.json", "a.json")
+    assert same.ret == 0
+    worse = project.run("python", "-m", "pytest_stability", "compare", "a.json", "b.json", "--fail", "ratio:10%")
+    assert worse.ret == 1
+    worse.stdout.fnmatch_lines(["*test_tunable*: ratio * → * (worse by * > 10 %)", "1 result got less stable"])
+
+
+def test_replay_finds_a_stored_instability_at_once(project):
+    first = project.runpytest("--stability", "--stability-json=first.json", "-k", "planted")
+    first.assert_outcomes(failed=1)
+    again = project.runpytest("--stability", "--stability-json=second.json", "-k", "planted")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*replayed the stored worst case: κ = *"])
+    record = _records(project.path / "second.json")["test_planted[worst_case-eps=0.02]"]
+    assert record["replayed"] is True
+    assert record["evaluations"]["forward"] == 2  # f(Ax) and f(A(x + r)): no search
+    fast_gate = project.runpytest("--stability", "--stability-replay-only", "-rs")
+    fast_gate.assert_outcomes(failed=1, skipped=2, passed=1)
+    fast_gate.stdout.fnmatch_lines(["*no stored worst case for this item*"])
+
+
+def test_a_test_that_does_not_return_a_case(pytester):
+    pytester.makepyfile(test_nocase='''
+        from pytest_stability import stable
+
+        @stable(checks="worst_case")
+        def test_returns_model():
+            return object()
+    ''')
+    result = pytester.runpytest("--stability")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*must return a pytest_stability.Case*"])
+
+
+def test_images_option_reads_a_folder(pytester):
+    import numpy as np
+
+    pytester.makeconftest(CONFTEST)
+    (pytester.path / "val").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        np.save(pytester.path / "val" / f"slice{i}.npy", rng.random((20, 20)))
+    pytester.makepyfile(test_files='''
+        from conftest import FAMILY, Gain
+        from pytest_stability import Case, stable
+
+        @stable(checks="worst_case", steps=3, max_ratio=2.0, baseline=None, images="val")
+        def test_on_files():
+            return Case(Gain(1.0), FAMILY, ratio=0.4, name="files")
+    ''')
+    result = pytester.runpytest("--stability", "--stability-json=out.json")
+    result.assert_outcomes(passed=1)
+    assert _records(pytester.path / "out.json")["test_on_files[worst_case-eps=0.02]"]["passed"]
+
+
+@pytest.mark.parametrize("workers", [None, "0", "2"])
+def test_xdist_merges_the_workers_results(project, workers):
+    args = ["--stability", "--stability-json=out.json", "-p", "xdist"]
+    if workers is not None:
+        args += ["-n", workers]
+    result = project.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["2 stable, 1 unstable"])
+    assert len(_records(project.path / "out.json")) == 3
+
+
+def test_the_plugin_emits_no_warnings_under_filterwarnings_error(project):
+    result = project.runpytest("--stability", "-W", "error")
+    result.assert_outcomes(passed=3, failed=1)
+    assert "warnings" not in result.parseoutcomes()
+
+
+def test_fixtures_are_available(pytester):
+    pytester.makepyfile(test_fixtures=textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.parametrize("mri_operator", [{"size": 32, "ratio": 0.3}], indirect=True)
+        def test_operators(mri_operator, radon_operator, multicoil_operator, make_baseline, searcher,
+                           shepp_logan_images, ellipse_images, make_detail, stability_device):
+            assert mri_operator.image_shape == (32, 32)
+            assert abs(mri_operator.sampling_ratio - 0.3) < 0.01
+            assert radon_operator.n_angles == 50 and multicoil_operator.n_coils == 8
+            assert make_baseline(mri_operator).operator is mri_operator
+            assert searcher.seed == 0 and stability_device.type == "cpu"
+            assert shepp_logan_images.shape == (1, 1, 128, 128) and ellipse_images.shape == (4, 1, 128, 128)
+            assert make_detail("heart", (32, 32)).pattern.shape == (32, 32)
+    '''))
+    pytester.runpytest().assert_outcomes(passed=1)

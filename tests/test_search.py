@@ -1,0 +1,256 @@
+"""The perturbation search finds what is there: planted worst cases, known bounds, budgets, model integrity."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_stability.controls import noise_control, persistence
+from pytest_stability.metrics import l2_norm
+from pytest_stability.models import ModelError, Reconstructor, StabilityWarning, frozen
+from pytest_stability.operators import SingleCoilMRI
+from pytest_stability.phantoms import random_ellipses
+from pytest_stability.search import PerturbationMap, PerturbationSearch
+
+H = 32
+GAIN = 7.0
+
+
+@pytest.fixture(scope="module")
+def mri():
+    gen = torch.Generator().manual_seed(0)
+    return SingleCoilMRI(torch.rand(H, H, generator=gen) < 0.35)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return random_ellipses(2, H, seed=1).to(torch.complex64)
+
+
+class Planted(torch.nn.Module):
+    """f(y) = A*y + (G − 1)⟨A*y, u⟩u with a unit u in range(A*): its worst case is exactly G, along u."""
+
+    def __init__(self, op, gain=GAIN, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        u = op.adjoint(op.project(torch.randn(1, 1, H, H, dtype=torch.complex64, generator=gen)))
+        self.register_buffer("u", u / u.norm())
+        self.op, self.gain = op, gain
+
+    def forward(self, y):
+        z = self.op.adjoint(y)
+        return z + (self.gain - 1) * (self.u.conj() * z).sum(dim=(1, 2, 3), keepdim=True) * self.u
+
+
+@pytest.mark.parametrize("domain", ["image", "measurement"])
+@pytest.mark.parametrize("power_iterations", [10, 0])
+def test_search_finds_a_planted_gain_within_five_percent(mri, images, domain, power_iterations):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    res = PerturbationSearch(eps=(0.01, 0.05), domain=domain, steps=200, power_iterations=power_iterations).run(
+        f, images)
+    assert res.ratio.shape == (2, 2)
+    assert float(res.ratio.min()) == pytest.approx(GAIN, rel=0.05)
+    assert float(res.ratio.max()) <= GAIN * (1 + 1e-4)  # a ratio above the true worst case would be a bug
+    # the budget: ‖r‖ ≤ eps·‖x‖ (‖e‖ ≤ eps·‖y‖)
+    assert bool((res.relative_perturbation <= torch.tensor([[0.01], [0.05]]) * (1 + 1e-5)).all())
+    if power_iterations:
+        torch.testing.assert_close(res.sigma1, torch.full((2,), GAIN), rtol=1e-3, atol=0)
+
+
+def test_the_jacobian_start_needs_far_fewer_evaluations(mri, images):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    with_start = PerturbationSearch(eps=0.02, steps=60, power_iterations=10).run(f, images)
+    from_noise = PerturbationSearch(eps=0.02, steps=60, power_iterations=0, patience=60).run(f, images)
+    step = lambda res: int((res.history[0, 0] >= 0.99 * GAIN).nonzero()[0])  # noqa: E731
+    assert step(with_start) == 0
+    assert step(from_noise) > 0
+
+
+def test_measurement_domain_perturbations_stay_in_the_measurement_space(mri, images):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    res = PerturbationSearch(eps=0.02, domain="measurement", steps=10).run(f, images)
+    e = res.perturbations[0]
+    torch.testing.assert_close(mri.project(e), e)
+
+
+def test_zero_filling_never_exceeds_its_bound(mri, images):
+    """A*A with A A* = I is an orthogonal projection: κ ≤ 1 in both domains."""
+    f = Reconstructor(torch.nn.Identity(), mri, inputs="naive")
+    for domain in ("image", "measurement"):
+        res = PerturbationSearch(eps=(0.01, 0.1), domain=domain, steps=30).run(f, images)
+        assert float(res.ratio.max()) <= 1 + 1e-5
+        assert float(res.ratio.min()) == pytest.approx(1.0, abs=1e-3)  # and the search reaches it
+
+
+def test_real_images_get_real_perturbations(mri):
+    x = random_ellipses(1, H, seed=3)
+    res = PerturbationSearch(eps=0.02, steps=5).run(Reconstructor(torch.nn.Identity(), mri), x)
+    assert res.perturbations.dtype == torch.float32
+
+
+def test_early_stop_once_the_verdict_is_decided(mri, images):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    full = PerturbationSearch(eps=0.02, steps=50, patience=50).run(f, images)
+    decided = PerturbationSearch(eps=0.02, steps=50, patience=50, stop_ratio=2.0).run(f, images)
+    assert float(decided.ratio.min()) > 2.0
+    assert decided.evaluations["forward"] < full.evaluations["forward"] / 3
+
+
+def test_restarts_and_several_eps_run_in_one_batch(mri, images):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    res = PerturbationSearch(eps=(0.01, 0.02, 0.04), steps=5, restarts=2, power_iterations=0,
+                             patience=10).run(f, images)
+    assert res.ratio.shape == (3, 2)
+    # the reference f(Ax), then every step is one batched forward for images × eps × restarts
+    assert res.evaluations["forward"] == 1 + 5
+    assert res.evaluations["forward_images"] == 2 + 5 * 2 * 3 * 2
+    assert res.evaluations["backward"] == 4  # no gradient is needed after the last step
+
+
+def test_controls_on_a_linear_planted_model(mri, images):
+    """Noise of the worst case's norm is far less amplified; added noise of ‖r‖/4 cannot undo a linear gain."""
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    search = PerturbationSearch(eps=0.02, steps=20)
+    res = search.run(f, images)
+    pm = PerturbationMap(f, images, "image")
+    assert float(noise_control(pm, res, draws=4).max()) < GAIN / 3
+    torch.testing.assert_close(persistence(pm, res, draws=8), torch.ones(1, 2))
+
+
+def test_faithful_mode_keeps_growing_snapshots(mri, images):
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    res = PerturbationSearch(mode="faithful", schedule=(5, 5, 5), stab_eta=0.5, stab_lambda=0.01,
+                             stab_tau=1e-3).run(f, images)
+    norms = res.perturbation_norm
+    assert norms.shape == (3, 2)
+    assert bool((norms[1:] > norms[:-1]).all())  # r1 < r2 < r3, the paper's Fig. 1 family
+    assert res.evaluations["backward"] == 15
+    assert float(res.ratio[-1].min()) > 0.9 * GAIN
+
+
+class Detaching(torch.nn.Module):
+    def forward(self, z):
+        return z.detach() * 2
+
+
+def test_a_model_without_gradients_gets_a_gradient_free_search_with_a_warning(mri, images):
+    f = Reconstructor(Detaching(), mri)  # 2·A*y: κ = 2‖A*A r‖/‖r‖ ≤ 2, about 2·sqrt(ratio) ≈ 1.2 at random
+    with pytest.warns(StabilityWarning, match="weaker lower bound"):
+        res = PerturbationSearch(eps=0.02, steps=20, spsa_directions=8).run(f, images)
+    assert res.gradient_free and res.mode == "gradient-free" and res.evaluations["backward"] == 0
+    assert bool((res.ratio <= 2 + 1e-4).all())
+    assert bool((res.history[..., -1] > res.history[..., 0] * 1.05).all())  # the estimates do climb
+
+
+def test_numpy_models_are_searched_gradient_free(mri):
+    x = random_ellipses(1, H, seed=2)
+    f = Reconstructor(lambda z: np.abs(z), mri, numpy=True, name="numpy-abs")
+    with pytest.warns(StabilityWarning):
+        res = PerturbationSearch(eps=0.02, steps=4, spsa_directions=2).run(f, x)
+    assert 0 < float(res.ratio[0, 0]) <= 1 + 1e-4
+
+
+class Stateful(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(2)
+        self.drop = torch.nn.Dropout(0.5)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, z):
+        self.calls += 1  # a buffer the forward pass writes
+        return self.drop(self.bn(self.conv(z)))
+
+
+def test_the_model_comes_back_bitwise_unchanged(mri, images):
+    model = Stateful().train()
+    model.conv.weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    f = Reconstructor(model, mri, complex_as_channels=True)
+    res = PerturbationSearch(eps=0.02, steps=5).run(f, images)
+    assert torch.isfinite(res.ratio).all()
+    assert model.training and model.bn.training and model.drop.training
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_frozen_restores_even_when_the_body_raises():
+    model = Stateful().train()
+    with pytest.raises(RuntimeError), frozen(model):
+        assert not model.training
+        raise RuntimeError
+    assert model.training and model.conv.weight.requires_grad
+
+
+def test_a_model_that_returns_nan_on_perturbed_input_is_flagged(mri, images):
+    class Fragile(torch.nn.Module):
+        def forward(self, z):
+            return torch.where((z - self.clean).abs().amax() > 1e-3, torch.full_like(z, float("nan")), z)
+
+    model = Fragile()
+    with torch.no_grad():
+        model.clean = mri.adjoint(mri(images))
+    res = PerturbationSearch(eps=0.02, steps=5).run(Reconstructor(model, mri), images)
+    assert bool(res.nonfinite.all()) and bool(torch.isinf(res.ratio).all())
+
+
+@pytest.mark.parametrize(("model", "match"), [
+    (lambda z: z * float("nan"), "NaN or Inf on the unperturbed input"),
+    (lambda z: (z, z), "returned a tuple"),
+    (lambda z: z[..., :5], "returned shape"),
+    (lambda z: 1 / 0, "raised ZeroDivisionError"),
+])
+def test_misbehaving_models_get_clear_errors(mri, images, model, match):
+    with pytest.raises(ModelError, match=match):
+        PerturbationSearch(eps=0.02, steps=2).run(Reconstructor(model, mri), images)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"eps": 0.0}, "positive"), ({"eps": (0.02, 0.01)}, "increasing"), ({"mode": "pgd"}, "mode"),
+    ({"domain": "kspace"}, "domain"), ({"steps": 0}, "steps"),
+])
+def test_bad_search_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PerturbationSearch(**kwargs)
+
+
+def test_bad_images(mri):
+    f = Reconstructor(torch.nn.Identity(), mri)
+    with pytest.raises(ValueError, match="channels-last"):
+        PerturbationSearch(steps=1).run(f, torch.zeros(1, H, H, 1))
+    with pytest.raises(ValueError, match="= 0"):
+        PerturbationSearch(steps=1).run(f, torch.zeros(1, 1, H, H))
+    with pytest.raises(ValueError, match="NaN"):
+        PerturbationSearch(steps=1).run(f, torch.full((1, 1, H, H), float("nan")))
+
+
+def test_same_seed_same_numbers_in_a_fresh_process(tmp_path):
+    script = textwrap.dedent("""
+        import torch
+        from pytest_stability.operators import SingleCoilMRI
+        from pytest_stability.phantoms import random_ellipses
+        from pytest_stability.search import PerturbationSearch
+        torch.manual_seed(123)  # the search must not depend on the global RNG
+        gen = torch.Generator().manual_seed(0)
+        op = SingleCoilMRI(torch.rand(24, 24, generator=gen) < 0.4)
+        net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv2d(8, 1, 3, padding=1))
+        for p, v in zip(net.parameters(), torch.linspace(-0.3, 0.3, 4)):
+            torch.nn.init.constant_(p, float(v)) if p.dim() == 1 else torch.nn.init.orthogonal_(p, generator=gen)
+        model = lambda z: net(z.real)
+        res = PerturbationSearch(eps=(0.01, 0.03), steps=15, seed=7).run(model, random_ellipses(2, 24), op)
+        print(repr(res.ratio.tolist()))
+    """)
+    path = tmp_path / "run.py"
+    path.write_text(script)
+    runs = [subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    a, b = (torch.tensor(eval(r)) for r in runs)
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+    assert float(l2_norm(a.view(1, -1))) > 0
