@@ -191,8 +191,13 @@ class Reconstructor:
         return out
 
     def with_operator(self, operator: Any) -> Reconstructor:
-        """The same model and input conventions for another operator (e.g. another sampling ratio)."""
-        return Reconstructor(self.model, operator, inputs=self.inputs, complex_as_channels=self.complex_as_channels,
+        """The same model and input conventions for another operator (e.g. another sampling ratio).
+
+        A model bound to its operator (such as the CS baselines) can offer ``model.with_operator(operator)``
+        returning its twin for the new operator; that twin is used. Other models are reused as they are.
+        """
+        model = self.model.with_operator(operator) if hasattr(self.model, "with_operator") else self.model
+        return Reconstructor(model, operator, inputs=self.inputs, complex_as_channels=self.complex_as_channels,
                              numpy=self.numpy, name=self.name, device=self.device)
 
     def measure(self, x: torch.Tensor) -> torch.Tensor:

@@ -425,10 +425,11 @@ class PerturbationSearch:
         zs = best_z[sel_dev].view(k, b, *template.shape[1:])
         outs = best_out[sel_dev].view(k, b, *pm.reference.shape[1:])
         notes = ["gradient-free (SPSA) search: the ratio is a weaker lower bound"] if gradient_free else []
-        result = SearchResult.from_best(pm, eps=torch.tensor(self.eps, dtype=torch.float64), z=zs.detach(), out=outs.detach(),
-                                        history=history[sel].view(k, b, -1), mode="gradient-free" if gradient_free
-                                        else "corrected", seed=self.seed, steps=self.steps, sigma1=None if sigma1 is
-                                        None else sigma1.detach().cpu(), gradient_free=gradient_free, notes=notes)
+        result = SearchResult.from_best(
+            pm, eps=torch.tensor(self.eps, dtype=torch.float64), z=zs.detach(), out=outs.detach(),
+            history=history[sel].view(k, b, -1), mode="gradient-free" if gradient_free else "corrected", seed=self.seed,
+            steps=self.steps, sigma1=None if sigma1 is None else sigma1.detach().cpu(), gradient_free=gradient_free,
+            notes=notes)
         result.nonfinite |= nonfinite[sel].view(k, b)
         result.stopped_early = stopped[sel].view(k, b)
         return result

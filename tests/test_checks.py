@@ -61,11 +61,11 @@ def test_worst_case_passes_zero_filling_and_the_tv_baseline_run_as_a_model(mri, 
     assert zero_filled.passed and zero_filled.numbers["ratio"] <= 1.0 + 1e-4
     from pytest_stability.baselines import TVReconstruction
 
-    tv = worst_case(TVReconstruction(mri, differentiable=True), images, mri, inputs="y", eps=0.02, steps=10,
-                    baseline_factor=2.0, attack_baseline=False)[0]
-    assert tv.passed  # the CS baseline is judged on the same r by itself: ratio 1 <= 2
-    # the unrolled TV under attack and the TV baseline solve the same problem, to the solver tolerance
-    assert tv.numbers["baseline_ratio_same_perturbation"] == pytest.approx(tv.numbers["ratio"], rel=0.05)
+    attacked = TVReconstruction(mri, differentiable=True, max_iter=100)
+    tv = worst_case(attacked, images, mri, inputs="y", eps=0.02, steps=10, baseline_factor=2.0,
+                    attack_baseline=False)[0]
+    # TV (100 iterations) attacked, judged against TV (converged) on the same r: the same method, far below 2×
+    assert tv.passed and tv.numbers["ratio"] < 1.5 * tv.numbers["baseline_ratio_same_perturbation"]
 
 
 def test_measurement_domain_worst_case(mri, images):

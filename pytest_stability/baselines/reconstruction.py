@@ -143,6 +143,8 @@ class SparseReconstruction(torch.nn.Module):
                  real: bool | None = None, nonneg: bool = False, max_iter: int | None = None,
                  tol: float | None = None, differentiable: bool = False):
         super().__init__()
+        self.settings = {"lam": lam, "lam_rel": lam_rel, "eta": eta, "eta_rel": eta_rel, "real": real,
+                         "nonneg": nonneg, "max_iter": max_iter, "tol": tol, "differentiable": differentiable}
         if not isinstance(operator, LinearOperator):
             raise TypeError(f"operator must be a pytest_stability LinearOperator, got {type(operator).__name__}; "
                             "wrap callables, matrices or deepinv physics with pytest_stability.operators."
@@ -192,6 +194,10 @@ class SparseReconstruction(torch.nn.Module):
     @property
     def constrained(self) -> bool:
         return self.eta_value is not None or self.eta_rel is not None
+
+    def with_operator(self, operator: LinearOperator) -> SparseReconstruction:
+        """The same reconstruction (λ rule, constraints, iterations) for another operator, e.g. another ratio."""
+        return type(self)(operator, **self.settings)
 
     def extra_repr(self) -> str:
         form = (f"eta={self.eta_value!r}" if self.eta_value is not None else f"eta_rel={self.eta_rel}") \

@@ -13,6 +13,20 @@ Solvers: the Lagrangian form runs FISTA on f = ½‖A x − y‖² (step 1/‖A�
 which W being unitary makes exact: x ↦ W* soft(W x, step·λ·w). The constrained form, and ``nonneg=True``
 (whose prox with the l1 term has no closed form), run Chambolle–Pock on K = [A; W] with the same step
 rule as the TV baseline (‖W‖ = 1).
+
+Calibration of ``lam_rel`` (PSNR in dB, 256² Shepp–Logan, db4 with 4 levels, tol 1e-5, at most 1500
+iterations; CT did not reach the tolerance: FISTA with step 1/‖A‖² is slow on the ill-conditioned Radon
+operator):
+
+    lam_rel                   1e-4   3e-4   1e-3   3e-3   1e-2
+    MRI 33 % VD, noiseless    34.8   34.8   34.8   34.5   32.8     (zero-filled 24.1)
+    MRI 33 % VD, 1 % noise    34.2   34.2   34.2   34.1   32.8
+    CT 50 views, noiseless    26.8   26.8   26.6   25.7   23.7     (FBP 22.1)
+    CT 50 views, 1 % noise    25.0   25.3   25.7   25.4   23.7
+
+``lam_rel = 1e-3`` is the best at 1 % noise in both and within 0.3 dB of the best noiseless, with fewer
+iterations than smaller values (574 against 1256 for 1e-4 on noiseless MRI). TV is the better baseline
+for these piecewise-constant phantoms.
 """
 
 from __future__ import annotations
@@ -36,7 +50,8 @@ class WaveletReconstruction(SparseReconstruction):
     Parameters as :class:`~.tv.TVReconstruction` (``lam``, ``lam_rel``, ``eta``, ``eta_rel``, ``real``,
     ``nonneg``, ``max_iter``, ``tol``, ``differentiable``) plus ``wavelet`` ("db1" … "db8",
     default "db4") and ``levels`` (default: the deepest up to 4 the image size allows). The default
-    ``lam_rel = 1e-3`` was calibrated on Shepp–Logan (MRI 33 % variable density and CT 50 views).
+    ``lam_rel = 1e-3`` was calibrated on Shepp–Logan (MRI 33 % variable density and CT 50 views; see the
+    module docstring).
     """
 
     default_lam_rel = 1e-3
@@ -46,6 +61,7 @@ class WaveletReconstruction(SparseReconstruction):
     def __init__(self, operator: LinearOperator, lam: float | torch.Tensor | None = None, *, wavelet: str = "db4",
                  levels: int | None = None, **kwargs: Any):
         super().__init__(operator, lam, **kwargs)
+        self.settings.update(wavelet=wavelet, levels=levels)
         self.transform = DaubechiesWavelet(wavelet, levels)
         self.transform.levels_for(operator.image_shape)  # refuse an image size the wavelet cannot take, now
 
