@@ -85,6 +85,16 @@ def project(pytester):
     return pytester
 
 
+def _run(project, workers, *args):
+    """Run pytest in-process, or under xdist with ``workers`` processes (a subprocess)."""
+    if workers is None:
+        return project.runpytest(*args)
+    return project.runpytest_subprocess(*args, "-p", "xdist", "-n", workers)
+
+
+XDIST = pytest.mark.parametrize("workers", [None, "2"], ids=["no-xdist", "n2"])
+
+
 def _records(path):
     return {r["nodeid"].split("::")[-1]: r for r in json.loads(path.read_text())["results"]}
 
@@ -208,8 +218,9 @@ def test_stability_only_deselects_everything_else(project):
     result.assert_outcomes(passed=1, deselected=3)
 
 
-def test_json_report_schema(project):
-    project.runpytest("--stability", "--stability-json=out.json")
+@XDIST
+def test_json_report_schema(project, workers):
+    _run(project, workers, "--stability", "--stability-json=out.json")
     document = json.loads((project.path / "out.json").read_text())
     assert document["version"] == 1
     assert {"torch", "device", "dtype", "seed"} <= set(document["environment"])
@@ -228,8 +239,9 @@ def test_numbers_travel_on_user_properties_into_junit_xml(project):
     assert '<property name="stability" value="{' in xml and "&quot;ratio&quot;" in xml
 
 
-def test_report_folder_holds_results_and_perturbations(project):
-    result = project.runpytest("--stability", "--stability-report=report")
+@XDIST
+def test_report_folder_holds_results_and_perturbations(project, workers):
+    result = _run(project, workers, "--stability", "--stability-report=report")
     result.stdout.fnmatch_lines(["*perturbation and reconstructions saved to *report*items*.pt*",
                                  "stability results written to report*results.json"])
     records = _records(project.path / "report" / "results.json")
@@ -240,21 +252,22 @@ def test_report_folder_holds_results_and_perturbations(project):
     assert saved["perturbation"].shape == (1, 1, 16, 16)
 
 
-def test_save_then_compare_round_trip(project, monkeypatch):
+@XDIST
+def test_save_then_compare_round_trip(project, monkeypatch, workers):
     monkeypatch.setenv("STABILITY_TEST_GAIN", "1.5")
-    first = project.runpytest("--stability", "--stability-save", "-k", "tunable")
+    first = _run(project, workers, "--stability", "--stability-save", "-k", "tunable")
     first.assert_outcomes(passed=1)
     store = project.path / ".stability" / "results-cpu.json"
     stored = json.loads(store.read_text())
     assert list(stored["results"]) == ["test_models.py::test_tunable[worst_case-eps=0.02]"]
     assert stored["environment"]["device"] == "cpu"
 
-    unchanged = project.runpytest("--stability", "--stability-compare", "-k", "tunable")
+    unchanged = _run(project, workers, "--stability", "--stability-compare", "-k", "tunable")
     unchanged.assert_outcomes(passed=1)
 
     monkeypatch.setenv("STABILITY_TEST_GAIN", "2.5")  # still under max_ratio 3, but less stable than stored
-    degraded = project.runpytest("--stability", "--stability-compare", "--stability-compare-fail=ratio:10%",
-                                 "-k", "tunable")
+    degraded = _run(project, workers, "--stability", "--stability-compare", "--stability-compare-fail=ratio:10%",
+                    "-k", "tunable")
     degraded.assert_outcomes(failed=1)
     degraded.stdout.fnmatch_lines(["REGRESSION worst_case-eps=0.02 [[]tunable]: κ = *",
                                    "*less stable than the stored run (*results-cpu.json): ratio * → * (worse by * > 10 %)",
@@ -262,7 +275,7 @@ def test_save_then_compare_round_trip(project, monkeypatch):
                                    "tunable * worst_case eps=0.02 * REGRESSED"])
 
     # a partial run saves its items and keeps the others
-    project.runpytest("--stability", "--stability-save", "-k", "zero")
+    _run(project, workers, "--stability", "--stability-save", "-k", "zero")
     assert len(json.loads(store.read_text())["results"]) == 2
 
 
@@ -278,16 +291,17 @@ def test_compare_command_outside_pytest(project, monkeypatch):
     worse.stdout.fnmatch_lines(["*test_tunable*: ratio * → * (worse by * > 10 %)", "1 result got less stable"])
 
 
-def test_replay_finds_a_stored_instability_at_once(project):
-    first = project.runpytest("--stability", "--stability-json=first.json", "-k", "planted")
+@XDIST
+def test_replay_finds_a_stored_instability_at_once(project, workers):
+    first = _run(project, workers, "--stability", "--stability-json=first.json", "-k", "planted")
     first.assert_outcomes(failed=1)
-    again = project.runpytest("--stability", "--stability-json=second.json", "-k", "planted")
+    again = _run(project, workers, "--stability", "--stability-json=second.json", "-k", "planted")
     again.assert_outcomes(failed=1)
     again.stdout.fnmatch_lines(["*replayed the stored worst case: κ = *"])
     record = _records(project.path / "second.json")["test_planted[worst_case-eps=0.02]"]
     assert record["replayed"] is True
     assert record["evaluations"]["forward"] == 2  # f(Ax) and f(A(x + r)): no search
-    fast_gate = project.runpytest("--stability", "--stability-replay-only", "-rs")
+    fast_gate = _run(project, workers, "--stability", "--stability-replay-only", "-rs")
     fast_gate.assert_outcomes(failed=1, skipped=2, passed=1)
     fast_gate.stdout.fnmatch_lines(["*no stored worst case for this item*"])
 
@@ -359,3 +373,27 @@ def test_fixtures_are_available(pytester):
             assert make_detail("heart", (32, 32)).pattern.shape == (32, 32)
     '''))
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_budget_caps_the_search(project):
+    project.runpytest("--stability", "--stability-budget=3", "--stability-json=out.json", "-k", "zero")
+    assert _records(project.path / "out.json")["test_zero_filled[worst_case-eps=0.02]"]["steps"] == 3
+    timed = project.runpytest("--stability", "--stability-budget=0.5s", "-k", "zero")
+    timed.assert_outcomes(passed=1)
+    bad = project.runpytest("--stability", "--stability-budget=lots")
+    bad.stderr.fnmatch_lines(["*--stability-budget='lots': give a number of steps (e.g. 40) or seconds (e.g. 30s)*"])
+
+
+def test_device_option_on_cpu_and_seed_in_records(project):
+    project.runpytest("--stability", "--stability-device=cpu", "--stability-seed=5", "--stability-json=out.json",
+                      "-k", "zero")
+    record = _records(project.path / "out.json")["test_zero_filled[worst_case-eps=0.02]"]
+    assert record["seed"] == 5
+    assert json.loads((project.path / "out.json").read_text())["environment"]["device"] == "cpu"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_device_option_on_cuda_copies_the_model(project):
+    result = project.runpytest("--stability", "--stability-device=cuda", "--stability-json=out.json")
+    result.assert_outcomes(passed=3, failed=1)
+    assert json.loads((project.path / "out.json").read_text())["environment"]["device"] == "cuda"
