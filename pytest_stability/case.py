@@ -57,10 +57,12 @@ class Case:
                              "to use.")
         return family(self.ratio)
 
-    def reconstructor(self, device: Any = None) -> Reconstructor:
-        """The model as a :class:`Reconstructor` for the fixed operator."""
-        if isinstance(self.model, Reconstructor):
-            return self.model.with_operator(self.fixed_operator())
-        return Reconstructor(self.model, self.fixed_operator(), inputs=self.inputs,
+    def reconstructor(self, device: Any = None, model: Any = None) -> Reconstructor:
+        """The model (or a stand-in ``model``, e.g. its copy on another device) as a :class:`Reconstructor`
+        for the fixed operator."""
+        model = self.model if model is None else model
+        if isinstance(model, Reconstructor):
+            return model.with_operator(self.fixed_operator())
+        return Reconstructor(model, self.fixed_operator(), inputs=self.inputs,
                              complex_as_channels=self.complex_as_channels, numpy=self.numpy, name=self.name,
                              device=device)

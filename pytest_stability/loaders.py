@@ -107,8 +107,8 @@ def _resize(t: torch.Tensor, size: tuple[int, int], path: Path) -> torch.Tensor:
     if tuple(t.shape[-2:]) == tuple(size):
         return t
     if t.is_complex():
-        raise ImageFileError(f"{path}: complex images of size {tuple(t.shape[-2:])} cannot be resized to {tuple(size)}; "
-                         "store them at the operator's size.")
+        raise ImageFileError(f"{path}: complex images of size {tuple(t.shape[-2:])} cannot be resized to "
+                             f"{tuple(size)}; store them at the operator's size.")
     return torch.nn.functional.interpolate(t.to(torch.float32), size=tuple(size), mode="bilinear", antialias=True,
                                            align_corners=False)
 

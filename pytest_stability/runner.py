@@ -22,9 +22,9 @@ import torch
 
 from .case import Case
 from .checks import CheckResult, sample_sweep, structural, worst_case
-from .checks.worst_case import judge_perturbation
+from .checks.references import is_differentiable_baseline
+from .checks.worst_case import baseline_worst_case, judge_perturbation
 from .loaders import load_images
-from .models import Reconstructor
 from .search import PerturbationSearch
 from .session import CheckSpec, StabilitySession
 from .store import StoreError, load_results, parse_rules, regressions
@@ -67,10 +67,10 @@ def model_hash(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def case_hash(f: Reconstructor, images: torch.Tensor, *extra: Any) -> str:
-    """sha1 of the images, the operator's defining tensors and the settings a stored perturbation depends on."""
-    digest = hashlib.sha1(repr((f.operator, f.inputs, f.complex_as_channels, extra)).encode())
-    for t in (images, *(getattr(f.operator, a, None) for a in ("mask", "coil_maps", "angles"))):
+def fingerprint(operator: Any, images: torch.Tensor, *extra: Any) -> str:
+    """sha1 of the images, the operator's defining tensors and other settings a result depends on."""
+    digest = hashlib.sha1(repr((operator, extra)).encode())
+    for t in (images, *(getattr(operator, a, None) for a in ("mask", "coil_maps", "angles"))):
         if isinstance(t, torch.Tensor):
             digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -83,9 +83,7 @@ class _Item:
         self.item, self.spec, self.case, self.settings, self.session = item, spec, case, settings, session
         self.device = session.worker_device()
         self.model = self._placed(case.model)
-        self.f = Case(self.model, case.operator, ratio=case.ratio, inputs=case.inputs,
-                      complex_as_channels=case.complex_as_channels, numpy=case.numpy,
-                      name=case.name).reconstructor(device=self.device)
+        self.f = case.reconstructor(device=self.device, model=self.model)
         self.images = self._images()
         self.key = group_key(item, spec)
         self.seed = session.seed
@@ -158,8 +156,15 @@ def _worst_case(ctx: _Item) -> CheckResult:
     def run() -> dict[float, CheckResult]:
         search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
                                     time_limit=ctx.session.max_seconds)
+        baseline_ratios = None
+        if is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
+            # models sharing an operator and images share the baseline's own worst case: search it once
+            key = ("baseline", fingerprint(ctx.f.operator, ctx.images, s["baseline"], search))
+            if key not in ctx.session.cache:
+                ctx.session.cache[key] = baseline_worst_case(s["baseline"], ctx.f.operator, ctx.images, search)
+            baseline_ratios = ctx.session.cache[key]
         results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
-                             baseline=s["baseline"], search=search, seed=ctx.seed)
+                             baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios)
         return {r.numbers["eps"]: r for r in results}
 
     by_eps = ctx.cached("worst_case", run)
@@ -187,7 +192,8 @@ def _replay_path(ctx: _Item) -> Path | None:
 def _replay_keys(ctx: _Item) -> dict[str, Any]:
     s = ctx.settings
     return {"nodeid": ctx.item.nodeid, "model": model_hash(ctx.model),
-            "case": case_hash(ctx.f, ctx.images, s["domain"], ctx.spec.eps)}
+            "case": fingerprint(ctx.f.operator, ctx.images, ctx.f.inputs, ctx.f.complex_as_channels, s["domain"],
+                                ctx.spec.eps)}
 
 
 def _replay(ctx: _Item) -> CheckResult | None:

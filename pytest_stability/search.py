@@ -210,9 +210,10 @@ class PerturbationSearch:
     element (each one forward and one backward pass for the whole batch). ``power_iterations``: Jacobian
     power iterations for the start direction and σ1 (0: start from seeded noise). ``restarts``: starts per
     element, the first from v1 and the others from noise. ``stop_ratio``: stop an element once its ratio
-    exceeds this (its verdict is decided). ``patience``: stop an element after this many steps without a
-    0.1 % gain. ``schedule`` and ``stab_*``: the faithful mode's snapshots and constants. ``time_limit``:
-    seconds after which the ascent stops and reports the best found so far (a budget, not deterministic).
+    exceeds this (its verdict is decided); one number, or one per eps. ``patience``: stop an element after
+    this many steps without a 0.1 % gain. ``schedule`` and ``stab_*``: the faithful mode's snapshots and
+    constants. ``time_limit``: seconds after which the ascent stops and reports the best found so far (a
+    budget, not deterministic).
     """
 
     eps: Sequence[float] = (0.02,)
@@ -224,7 +225,7 @@ class PerturbationSearch:
     power_iterations: int = 10
     step_size: float = 1.0
     momentum: float = 0.9
-    stop_ratio: float | None = None
+    stop_ratio: float | Sequence[float] | None = None
     patience: int = 8
     warm_start_every: int = 4
     spsa_directions: int = 8
@@ -254,6 +255,8 @@ class PerturbationSearch:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.power_iterations < 0 or self.spsa_directions < 1:
             raise ValueError("power_iterations must be >= 0 and spsa_directions >= 1.")
+        if isinstance(self.stop_ratio, (list, tuple)) and len(self.stop_ratio) != len(self.eps):
+            raise ValueError(f"stop_ratio has {len(self.stop_ratio)} values for {len(self.eps)} eps values.")
         if not self.schedule or any(int(n) < 1 for n in self.schedule):
             raise ValueError(f"schedule must be positive iteration counts, got {self.schedule}.")
 
@@ -363,6 +366,10 @@ class PerturbationSearch:
         history = torch.zeros(n, self.steps)
         nonfinite = torch.zeros(n, dtype=torch.bool)
         stopped = torch.zeros(n, dtype=torch.bool)
+        stop = None
+        if self.stop_ratio is not None:
+            per_eps = torch.as_tensor(self.stop_ratio, dtype=rho.dtype, device=rho.device).expand(k)
+            stop = per_eps.repeat_interleave(r * b)
 
         started = time.monotonic()
         for step in range(self.steps):
@@ -392,8 +399,8 @@ class PerturbationSearch:
             ratio = torch.sqrt(2 * best_obj) / l2_norm(best_z).clamp_min(1e-30)
             history[:, step] = ratio.detach().cpu().float()
             decided = bad.clone()
-            if self.stop_ratio is not None:
-                passed_limit = (ratio[dev_idx] > self.stop_ratio).cpu()
+            if stop is not None:
+                passed_limit = (ratio[dev_idx] > stop[dev_idx]).cpu()
                 stopped[idx[passed_limit]] = True
                 decided |= passed_limit
             active[idx] = ~(decided | (stall[idx] >= self.patience))

@@ -15,4 +15,5 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # pytester's in-process runs restore sys.modules afterwards, and extension modules cannot be imported twice in
 # one process: import what a stability run loads up front, so the inner runs find it already there.
 import numpy.fft  # noqa: E402, F401
+
 import pytest_stability.runner  # noqa: E402, F401

@@ -270,7 +270,8 @@ def test_save_then_compare_round_trip(project, monkeypatch, workers):
                     "-k", "tunable")
     degraded.assert_outcomes(failed=1)
     degraded.stdout.fnmatch_lines(["REGRESSION worst_case-eps=0.02 [[]tunable]: κ = *",
-                                   "*less stable than the stored run (*results-cpu.json): ratio * → * (worse by * > 10 %)",
+                                   "*less stable than the stored run (*results-cpu.json): "
+                                   "ratio * → * (worse by * > 10 %)",
                                    "0 stable, 1 unstable (1 less stable than the stored run)",
                                    "tunable * worst_case eps=0.02 * REGRESSED"])
 

@@ -240,7 +240,8 @@ def test_same_seed_same_numbers_in_a_fresh_process(tmp_path):
         torch.manual_seed(123)  # the search must not depend on the global RNG
         gen = torch.Generator().manual_seed(0)
         op = SingleCoilMRI(torch.rand(24, 24, generator=gen) < 0.4)
-        net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv2d(8, 1, 3, padding=1))
+        net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.Tanh(),
+                                  torch.nn.Conv2d(8, 1, 3, padding=1))
         for p, v in zip(net.parameters(), torch.linspace(-0.3, 0.3, 4)):
             torch.nn.init.constant_(p, float(v)) if p.dim() == 1 else torch.nn.init.orthogonal_(p, generator=gen)
         model = lambda z: net(z.real)

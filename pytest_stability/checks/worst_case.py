@@ -18,6 +18,7 @@ same norm, and the persistence of the artefact under added noise (the paper's Fi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ import torch
 from ..controls import noise_control, persistence
 from ..metrics import l2_norm, psnr
 from ..models import Reconstructor, as_reconstructor, frozen
+from ..operators import as_operator
 from ..search import DOMAINS, PerturbationMap, PerturbationSearch, SearchResult, prepare_images
 from .references import is_differentiable_baseline, reference
 from .result import CheckResult
@@ -46,16 +48,31 @@ def _ratios_on(pm_ref: PerturbationMap, z: torch.Tensor) -> tuple[torch.Tensor, 
     return ratio.view(k, b).cpu(), out.view(k, b, *out.shape[1:])
 
 
+def baseline_worst_case(baseline: str, operator: Any, images: torch.Tensor, search: PerturbationSearch,
+                        steps: int | None = None) -> torch.Tensor:
+    """The built-in ``baseline``'s own worst-case ratios (K, B) for ``search``'s eps values and domain.
+
+    The baseline is attacked through its unrolled iterations (see :mod:`.references`) with a shorter search:
+    ``steps`` (default half of ``search.steps``, at least 5) and at most 5 Jacobian power iterations.
+    """
+    g = reference(baseline, as_operator(operator), differentiable=True)
+    g_search = replace(search, steps=steps or max(search.steps // 2, 5), stop_ratio=None, restarts=1,
+                       power_iterations=min(search.power_iterations, 5), mode="corrected")
+    return g_search.run(g, images).ratio
+
+
 def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: float | Sequence[float] = (0.02,),
                domain: str = "image", max_ratio: float | None = None, baseline_factor: float | None = 2.0,
                baseline: Any = "tv", attack_baseline: bool = True, steps: int = 40, baseline_steps: int | None = None,
-               seed: int = 0, search: PerturbationSearch | None = None, noise_draws: int = 4,
-               persistence_draws: int = 8, **reconstructor_kwargs: Any) -> list[CheckResult]:
+               baseline_ratios: torch.Tensor | None = None, seed: int = 0, search: PerturbationSearch | None = None,
+               noise_draws: int = 4, persistence_draws: int = 8, **reconstructor_kwargs: Any) -> list[CheckResult]:
     """Run the worst-case check; one :class:`CheckResult` per eps (increasing).
 
     ``model``: a :class:`Reconstructor`, or a model plus ``operator`` (and ``inputs=...`` etc., see
     :class:`Reconstructor`). ``images``: (B, C, H, W) ground truths in the model's intensity scale.
     ``search`` overrides the searcher built from ``eps``, ``domain``, ``steps`` and ``seed``.
+    ``baseline_ratios`` (K, B): the baseline's own worst-case ratios when already known (from
+    :func:`baseline_worst_case`, e.g. shared by several models with the same operator and images).
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}.")
@@ -70,13 +87,12 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     search = search or PerturbationSearch(eps=eps, domain=domain, steps=steps, seed=seed)
     g = reference(baseline, f.operator) if baseline_factor is not None or baseline is not None else None
 
-    ref_own = None
-    if g is not None and attack_baseline and is_differentiable_baseline(baseline):
-        g_attack = reference(baseline, f.operator, differentiable=True)
-        g_search = PerturbationSearch(eps=search.eps, domain=search.domain, seed=search.seed,
-                                      steps=baseline_steps or max(search.steps // 2, 5),
-                                      power_iterations=min(search.power_iterations, 5))
-        ref_own = g_search.run(g_attack, x).ratio  # (K, B)
+    ref_own = baseline_ratios
+    if ref_own is None and g is not None and attack_baseline and is_differentiable_baseline(baseline):
+        ref_own = baseline_worst_case(baseline, f.operator, x, search, baseline_steps)
+    if ref_own is not None and tuple(ref_own.shape) != (len(search.eps), x.shape[0]):
+        raise ValueError(f"baseline_ratios has shape {tuple(ref_own.shape)}; expected (len(eps), B) = "
+                         f"({len(search.eps)}, {x.shape[0]}).")
 
     limit = torch.full((len(search.eps),), float("inf"))
     if max_ratio is not None:
@@ -84,7 +100,7 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     if ref_own is not None and baseline_factor is not None:
         limit = torch.minimum(limit, baseline_factor * ref_own.amax(dim=1))
     if search.mode == "corrected" and search.stop_ratio is None and bool(torch.isfinite(limit).all()):
-        search.stop_ratio = float(limit.min())
+        search = replace(search, stop_ratio=tuple(limit.tolist()))  # stop each eps once past its own limit
 
     with frozen(f.model):
         pm = PerturbationMap(f, x, search.domain)

@@ -127,7 +127,7 @@ class MatrixOperator(LinearOperator):
         return self._apply(y, adjoint=True).reshape(*y.shape[:2], *self.image_shape)
 
 
-class DeepinvOperator(LinearOperator):
+class DeepinvOperator(FunctionOperator):
     """A deepinv ``LinearPhysics`` (or anything with ``A(x)`` and ``A_adjoint(y)``) as an operator.
 
     deepinv's MRI physics stores complex images and k-space as two real channels (B, 2, H, W); with
@@ -142,48 +142,24 @@ class DeepinvOperator(LinearOperator):
         if not (callable(getattr(physics, "A", None)) and callable(getattr(physics, "A_adjoint", None))):
             raise TypeError(f"{type(physics).__name__} has no A(x) and A_adjoint(y) methods; it is not a "
                             "deepinv LinearPhysics.")
-        super().__init__(image_shape)
-        self.physics, self.complex_as_channels, self.use_dagger = physics, complex_as_channels, use_dagger
-        self.domain_is_complex = complex_as_channels if domain_is_complex is None else domain_is_complex
-        self._trailing: tuple[int, ...] | None = None
+        self.physics, self.complex_as_channels = physics, complex_as_channels
+        super().__init__(self._wrap(physics.A), self._wrap(physics.A_adjoint), image_shape,
+                         naive=self._wrap(physics.A_dagger) if use_dagger else None,
+                         domain_is_complex=complex_as_channels if domain_is_complex is None else domain_is_complex)
 
-    def _to_channels(self, t: torch.Tensor) -> torch.Tensor:
+    def _wrap(self, method: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``method`` between our complex (B, 1, ...) tensors and deepinv's (B, 2, ...) channels, if asked."""
         if not self.complex_as_channels:
-            return t
-        if t.shape[1] != 1:
-            raise ValueError(f"complex_as_channels takes single-channel complex tensors, got {tuple(t.shape)}.")
-        t = t.to(complex_dtype(t.dtype))
-        return torch.cat([t.real, t.imag], dim=1)
+            return method
 
-    def _from_channels(self, t: torch.Tensor) -> torch.Tensor:
-        if not self.complex_as_channels:
-            return t
-        return torch.complex(t[:, :1], t[:, 1:2])
+        def call(t: torch.Tensor) -> torch.Tensor:
+            if t.shape[1] != 1:
+                raise ValueError(f"complex_as_channels takes single-channel complex tensors, got {tuple(t.shape)}.")
+            t = t.to(complex_dtype(t.dtype))
+            out = method(torch.cat([t.real, t.imag], dim=1))
+            return torch.complex(out[:, :1], out[:, 1:2])
 
-    @property
-    def measurement_trailing(self) -> tuple[int, ...]:
-        if self._trailing is None:
-            dtype = torch.complex64 if self.domain_is_complex else torch.float32
-            with torch.no_grad():
-                self._forward(torch.zeros((1, 1, *self.image_shape), dtype=dtype))
-        return self._trailing
-
-    @property
-    def num_measurements(self) -> int:
-        return int(np.prod(self.measurement_trailing))
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._from_channels(self.physics.A(self._to_channels(x)))
-        self._trailing = tuple(y.shape[2:])
-        return y
-
-    def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return self._from_channels(self.physics.A_adjoint(self._to_channels(y)))
-
-    def naive(self, y: torch.Tensor) -> torch.Tensor:
-        if self.use_dagger:
-            return self._from_channels(self.physics.A_dagger(self._to_channels(y)))
-        return self.adjoint(y)
+        return call
 
 
 def as_operator(obj: Any, image_shape: tuple[int, int] | None = None, **kwargs: Any) -> LinearOperator:
