@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     compare = commands.add_parser("compare", help="fail when NEW is less stable than OLD")
     compare.add_argument("old", help="the reference results (JSON)")
     compare.add_argument("new", help="the results to judge (JSON)")
-    compare.add_argument("--fail", default=DEFAULT_RULES, help=f"how much worse counts (default {DEFAULT_RULES})")
+    rules = DEFAULT_RULES.replace("%", "%%")  # argparse formats help strings with %
+    compare.add_argument("--fail", default=DEFAULT_RULES, help=f"how much worse counts (default {rules})")
     args = parser.parse_args(argv)
     try:
         worse = compare_files(args.old, args.new, args.fail)

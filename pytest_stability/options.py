@@ -40,13 +40,15 @@ def _number(name: str, v: Any, kind: type = float) -> float:
     if isinstance(v, bool):
         raise OptionError(f"{name}: expected a number, got {v!r}.")
     try:
-        x = kind(v)
+        x = float(v)
     except (TypeError, ValueError):
         raise OptionError(f"{name}: expected a number, got {v!r}.") from None
-    if kind is int and isinstance(v, float) and not v.is_integer():
-        raise OptionError(f"{name}: expected a whole number, got {v!r}.")
     if not math.isfinite(x):
         raise OptionError(f"{name}: expected a finite number, got {v!r}.")
+    if kind is int:
+        if not x.is_integer():
+            raise OptionError(f"{name}: expected a whole number, got {v!r}.")
+        return int(x)
     return x
 
 
@@ -243,6 +245,10 @@ def resolve(marker: dict[str, Any], cli: Callable[[str], Any], ini: Callable[[st
         except OptionError as exc:
             raise OptionError(f"{source}: {exc}") from None
         sources[option.name] = source
+    if "worst_case" in values["checks"] and values["max_ratio"] is None and (
+            values["baseline"] is None or values["baseline_factor"] is None):
+        raise OptionError("the worst-case check has no verdict criterion: baseline and baseline_factor are unset and "
+                          "so is max_ratio; set max_ratio=... (an absolute limit on κ) or keep a baseline.")
     if "samples" in values["checks"] and values["ratio_sweep"] is None:
         if sources["checks"] != "default":
             raise OptionError(f"checks (from {sources['checks']}) includes 'samples', which needs ratio_sweep: the "

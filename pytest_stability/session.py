@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .store import atomic_write_json, default_store_path, merge_results
+from .store import atomic_write_json, default_store_path, merge_results, parse_rules
 
 PROPERTY = "stability"
 JSON_VERSION = 1
@@ -83,6 +83,10 @@ class StabilitySession:
         self.save_path = self._store_path(opt("stability_save"))
         self.compare_path = self._store_path(opt("stability_compare"))
         self.compare_rules = opt("stability_compare_fail")
+        try:
+            parse_rules(self.compare_rules)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.records: list[dict[str, Any]] = []
         self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
         self.written: list[Path] = []

@@ -33,6 +33,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
         raise OSError(f"folder {path.parent} does not exist; create it or choose another path")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a store is shared like any other file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=1, sort_keys=True, allow_nan=False)
             handle.write("\n")
@@ -40,6 +41,12 @@ def atomic_write_json(path: Path, document: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class StoreError(ValueError):

@@ -158,3 +158,14 @@ def test_results_serialise_to_json(mri, images):
 def test_bad_arguments(mri, images, call, match):
     with pytest.raises(ValueError, match=match):
         call(mri, images)
+
+
+def test_worst_case_in_the_papers_faithful_mode_judges_every_snapshot(mri, images):
+    from pytest_stability.search import PerturbationSearch
+
+    search = PerturbationSearch(mode="faithful", schedule=(3, 3), stab_eta=0.5, stab_lambda=0.01, stab_tau=1e-3)
+    results = worst_case(Planted(mri, 20.0), images, mri, inputs="y", search=search, baseline_steps=3,
+                         noise_draws=0, persistence_draws=0)
+    assert len(results) == 2  # one verdict per snapshot r1 < r2
+    assert results[0].numbers["relative_perturbation"] < results[1].numbers["relative_perturbation"]
+    assert all(r.numbers["baseline_attacked"] and r.numbers["limit"] < 20 for r in results)

@@ -144,6 +144,8 @@ def test_without_a_ratio_sweep_there_is_no_samples_item(pytester):
     ("checks='samples'", "*includes 'samples', which needs ratio_sweep*"),
     ("ratio_sweep=(0.2, 1.5)", "*ratio_sweep: expected at least two increasing sampling ratios in (0, 1[]]*"),
     ("domain='kspace'", "*domain: 'kspace' is not one of image, measurement*"),
+    ("baseline=None", "*the worst-case check has no verdict criterion*"),
+    ("steps=2.5", "*steps: expected a whole number, got 2.5*"),
 ])
 def test_bad_marker_arguments_are_a_collection_error_on_that_test_only(pytester, marker, message):
     pytester.makepyfile(test_bad=f'''
@@ -381,6 +383,8 @@ def test_budget_caps_the_search(project):
     assert _records(project.path / "out.json")["test_zero_filled[worst_case-eps=0.02]"]["steps"] == 3
     timed = project.runpytest("--stability", "--stability-budget=0.5s", "-k", "zero")
     timed.assert_outcomes(passed=1)
+    rules = project.runpytest("--stability", "--stability-compare-fail=kappa:1")
+    rules.stderr.fnmatch_lines(["*--stability-compare-fail: 'kappa:1' is not name:amount*"])
     bad = project.runpytest("--stability", "--stability-budget=lots")
     bad.stderr.fnmatch_lines(["*--stability-budget='lots': give a number of steps (e.g. 40) or seconds (e.g. 30s)*"])
 

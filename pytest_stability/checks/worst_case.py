@@ -87,18 +87,15 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     search = search or PerturbationSearch(eps=eps, domain=domain, steps=steps, seed=seed)
     g = reference(baseline, f.operator) if baseline_factor is not None or baseline is not None else None
 
+    attack = g is not None and attack_baseline and is_differentiable_baseline(baseline)
+    faithful = search.mode == "faithful"  # its budgets are only known after the search: snapshot norms
     ref_own = baseline_ratios
-    if ref_own is None and g is not None and attack_baseline and is_differentiable_baseline(baseline):
+    if ref_own is None and attack and not faithful:
         ref_own = baseline_worst_case(baseline, f.operator, x, search, baseline_steps)
-    if ref_own is not None and tuple(ref_own.shape) != (len(search.eps), x.shape[0]):
+    if ref_own is not None and not faithful and tuple(ref_own.shape) != (len(search.eps), x.shape[0]):
         raise ValueError(f"baseline_ratios has shape {tuple(ref_own.shape)}; expected (len(eps), B) = "
                          f"({len(search.eps)}, {x.shape[0]}).")
-
-    limit = torch.full((len(search.eps),), float("inf"))
-    if max_ratio is not None:
-        limit = torch.minimum(limit, torch.tensor(float(max_ratio)))
-    if ref_own is not None and baseline_factor is not None:
-        limit = torch.minimum(limit, baseline_factor * ref_own.amax(dim=1))
+    limit = _limits(len(search.eps), max_ratio, baseline_factor, ref_own)
     if search.mode == "corrected" and search.stop_ratio is None and bool(torch.isfinite(limit).all()):
         search = replace(search, stop_ratio=tuple(limit.tolist()))  # stop each eps once past its own limit
 
@@ -107,6 +104,13 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
         result = search.search(pm)
         noise = noise_control(pm, result, draws=noise_draws, seed=seed) if noise_draws else None
         persist = persistence(pm, result, draws=persistence_draws, seed=seed + 1) if persistence_draws else None
+    if faithful:
+        if attack and ref_own is None:
+            snapshots = replace(search, eps=tuple(sorted(set(float(e) for e in result.eps))), mode="corrected")
+            by_eps = dict(zip(snapshots.eps, baseline_worst_case(baseline, f.operator, x, snapshots, baseline_steps),
+                              strict=True))
+            ref_own = torch.stack([by_eps[float(e)] for e in result.eps])
+        limit = _limits(result.ratio.shape[0], max_ratio, baseline_factor, ref_own)
 
     ref_same, ref_out, ref_clean = None, None, None
     if g is not None:
@@ -119,6 +123,17 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     name = None if g is None else g.name
     return [_verdict(k, f, name, pm, result, limit[k].item(), max_ratio, baseline_factor, ref_own, ref_same, ref_out,
                      ref_clean, noise, persist) for k in range(result.ratio.shape[0])]
+
+
+def _limits(k: int, max_ratio: float | None, baseline_factor: float | None,
+            ref_own: torch.Tensor | None) -> torch.Tensor:
+    """The limit on κ per eps (K,): the smaller of max_ratio and baseline_factor × the baseline's worst ratio."""
+    limit = torch.full((k,), float("inf"))
+    if max_ratio is not None:
+        limit = torch.minimum(limit, torch.tensor(float(max_ratio)))
+    if ref_own is not None and baseline_factor is not None:
+        limit = torch.minimum(limit, baseline_factor * ref_own.amax(dim=1))
+    return limit
 
 
 def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: PerturbationMap, res: SearchResult,

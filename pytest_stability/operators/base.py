@@ -114,7 +114,7 @@ class LinearOperator:
 
     @property
     def sampling_ratio(self) -> float:
-        """m / N: measurements per image pixel (the achieved sampling ratio for masked operators)."""
+        """m / N: measurements per image pixel; MRI operators report their mask's achieved sampling ratio."""
         return self.num_measurements / (self.image_shape[0] * self.image_shape[1])
 
     def norm(self, *, iterations: int = 50, seed: int = 0, device: torch.device | str = "cpu") -> float:

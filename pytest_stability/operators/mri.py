@@ -153,6 +153,11 @@ class MultiCoilMRI(LinearOperator):
     def num_measurements(self) -> int:
         return int(self.mask.sum()) * self.n_coils
 
+    @property
+    def sampling_ratio(self) -> float:
+        """The mask's sampling ratio (sampled k-space locations / all), the same in every coil."""
+        return int(self.mask.sum()) / self.mask.numel()
+
     def _check_single_channel(self, x: torch.Tensor) -> None:
         if x.shape[1] != 1:
             raise ValueError(f"multi-coil MRI takes single-channel images (B, 1, H, W), got {tuple(x.shape)}; "
