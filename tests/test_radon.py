@@ -236,3 +236,22 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(op(x.cuda()).cpu(), y)
     torch.testing.assert_close(op.adjoint(y.cuda()).cpu(), op.adjoint(y))
     torch.testing.assert_close(op.fbp(y.cuda()).cpu(), op.fbp(y))
+
+
+def test_fbp_weights_each_view_by_its_angular_width():
+    """Equispaced views keep scikit-image's π / (2 n) scaling; irregular sets get their quadrature weights."""
+    even = ParallelBeamRadon(16, 8)
+    torch.testing.assert_close(even._view_weights, torch.full((8,), math.pi / 16, dtype=torch.float64))
+    uneven = ParallelBeamRadon(16, [0.0, 10.0, 90.0])  # widths: (10 + 90) / 2, (10 + 80) / 2, (80 + 90) / 2
+    expected = torch.deg2rad(torch.tensor([50.0, 45.0, 85.0], dtype=torch.float64)) / 2
+    torch.testing.assert_close(uneven._view_weights, expected)
+    assert float(uneven._view_weights.sum()) == pytest.approx(math.pi / 2)
+
+
+def test_fbp_quality_rises_with_nested_views():
+    from pytest_stability.families import radon_family
+
+    x = shepp_logan(64, dtype=torch.float64)
+    family = radon_family(64, n_candidates=180)
+    quality = [_psnr(family(v / 180).fbp(family(v / 180)(x)), x) for v in (20, 30, 45, 60, 90, 180)]
+    assert quality == sorted(quality)

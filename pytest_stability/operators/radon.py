@@ -264,8 +264,11 @@ class ParallelBeamRadon(LinearOperator):
     def fbp(self, y: torch.Tensor, filter_name: str = "ramp", *, circle: bool = True) -> torch.Tensor:
         """Filtered back-projection of sinograms y (B, C, n_angles, n_det): scikit-image's ``iradon``.
 
-        x̂ = π / (2 n_angles) · Aᵀ (h * y), with h the discretised ramp filter along the detector times the
-        window ``filter_name`` (one of :data:`FBP_FILTERS`); ``circle`` zeroes the pixels outside the
+        x̂ = ½ Aᵀ (w ⊙ (h * y)), with h the discretised ramp filter along the detector times the window
+        ``filter_name`` (one of :data:`FBP_FILTERS`) and w_j the angular width (radians) each view stands for:
+        half the gap to its neighbours on the half circle, so π / n_angles for equispaced angles (exactly
+        scikit-image's π / (2 n_angles) scaling) and the right quadrature weight for irregular angle sets such as
+        nested subsets, which an equal weight per view would distort. ``circle`` zeroes the pixels outside the
         reconstruction circle (radius n_det // 2 around the centre), as ``iradon(circle=True)``.
         Differentiable; real y gives real images, complex y filters real and imaginary parts alike.
         """
@@ -276,10 +279,23 @@ class ParallelBeamRadon(LinearOperator):
         response = self._constant(f"filter-{filter_name}", self._filters[filter_name], y, real_dtype(y.dtype))
         size = response.numel()
         filtered = torch.fft.ifft(torch.fft.fft(y, n=size, dim=-1) * response, dim=-1)[..., :self.n_detectors]
-        image = self._adjoint(filtered if y.is_complex() else filtered.real) * (math.pi / (2 * self.n_angles))
+        weights = self._constant("view-weights", self._view_weights, y, real_dtype(y.dtype)).view(-1, 1)
+        image = self._adjoint((filtered if y.is_complex() else filtered.real) * weights)
         if circle:
             image = image * self._constant("circle", self._circle, y, real_dtype(y.dtype))
         return image
+
+    @functools.cached_property
+    def _view_weights(self) -> torch.Tensor:
+        """½ × the angular width of every view: half the gap between its neighbours on the half circle (radians)."""
+        theta = torch.deg2rad(self.angles % 180.0)
+        order = torch.argsort(theta)
+        ordered = theta[order]
+        gaps = torch.diff(ordered, append=ordered[:1] + math.pi)  # gap to the next view, wrapping at π
+        width = (gaps + gaps.roll(1)) / 2  # half of the gap before plus half of the gap after
+        weights = torch.empty_like(width)
+        weights[order] = width / 2
+        return weights
 
     def naive(self, y: torch.Tensor) -> torch.Tensor:
         """Filtered back-projection with the ramp filter (:meth:`fbp`), the input of FBPConvNet-type networks."""
