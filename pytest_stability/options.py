@@ -150,6 +150,17 @@ def baseline(name: str, value: Any) -> Any:
     raise OptionError(f"{name}: expected 'tv', 'wavelet', None or a callable y -> x, got {value!r}.")
 
 
+def flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise OptionError(f"{name}: expected true or false, got {value!r}.")
+
+
 def optional_text(name: str, value: Any) -> str | None:
     if _none(value):
         return None
@@ -191,6 +202,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_ratio", optional_positive, None, "fail when the instability ratio κ exceeds this (absolute)"),
     Option("baseline_factor", optional_positive, 2.0, "fail when κ exceeds this many times the CS baseline's "
            "own worst-case ratio"),
+    Option("baseline_attack", flag, True, "search the built-in baseline's own worst case for κ_g (false: the paper's "
+           "comparison, the baseline's ratio on the network's r)"),
     Option("baseline", baseline, "tv", "the stable CS reference: tv, wavelet or none (marker: also a callable)"),
     Option("details", details, DETAIL_NAMES, "structural details to add (one item per detail)", cli="detail"),
     Option("min_recovery", recovery, 0.5, "fail when a detail's recovery ρ is below this while the baseline "

@@ -157,14 +157,15 @@ def _worst_case(ctx: _Item) -> CheckResult:
         search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
                                     time_limit=ctx.session.max_seconds)
         baseline_ratios = None
-        if is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
+        if s["baseline_attack"] and is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
             # models sharing an operator and images share the baseline's own worst case: search it once
             key = ("baseline", fingerprint(ctx.f.operator, ctx.images, s["baseline"], search))
             if key not in ctx.session.cache:
                 ctx.session.cache[key] = baseline_worst_case(s["baseline"], ctx.f.operator, ctx.images, search)
             baseline_ratios = ctx.session.cache[key]
         results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
-                             baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios)
+                             baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios,
+                             attack_baseline=s["baseline_attack"])
         return {r.numbers["eps"]: r for r in results}
 
     by_eps = ctx.cached("worst_case", run)

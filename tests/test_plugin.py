@@ -402,3 +402,19 @@ def test_device_option_on_cuda_copies_the_model(project):
     result = project.runpytest("--stability", "--stability-device=cuda", "--stability-json=out.json")
     result.assert_outcomes(passed=3, failed=1)
     assert json.loads((project.path / "out.json").read_text())["environment"]["device"] == "cuda"
+
+
+@pytest.mark.parametrize(("attack", "expected"), [("true", True), ("false", False)])
+def test_baseline_attack_option_chooses_the_reference_ratio(pytester, attack, expected):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_attack='''
+        from conftest import Gain, case
+        from pytest_stability import stable
+
+        @stable(checks="worst_case", steps=4)
+        def test_reference(images):
+            return case(Gain(1.0), images, "zero-filled")
+    ''')
+    pytester.runpytest("--stability", f"--stability-baseline-attack={attack}", "--stability-json=out.json")
+    record = _records(pytester.path / "out.json")["test_reference[worst_case-eps=0.02]"]
+    assert record["baseline_attacked"] is expected and record["baseline_ratio"] > 0
