@@ -1,6 +1,7 @@
 """The pytest plugin, driven as a user drives it (pytester): options, markers, messages, summary, files, xdist."""
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -80,7 +81,7 @@ def test_ordinary():
 @pytest.fixture
 def project(pytester):
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_models=TESTS)
+    pytester.makepyfile(test_zoo_models=TESTS)
     pytester.makeini("[pytest]\nfilterwarnings = error\n")
     return pytester
 
@@ -192,7 +193,7 @@ def test_an_unstable_model_fails_its_own_item_with_the_numbers(project):
         "*UNSTABLE worst_case-eps=0.02 [[]planted]: κ = * > limit 3 (max_ratio 3) at eps = 0.02*",
         "*settings: eps=0.02, domain=image, steps=8, seed=0, max_ratio=3.0, baseline_factor=2.0, baseline=None*",
         "*(add --stability-report DIR to save the perturbation and reconstructions)*",
-        "*replay: pytest --stability 'test_models.py::test_planted[[]worst_case-eps=0.02]' --stability-seed 0 "
+        "*replay: pytest --stability 'test_zoo_models.py::test_planted[[]worst_case-eps=0.02]' --stability-seed 0 "
         "--stability-replay-only*",
     ])
     assert "Traceback" not in result.stdout.str()
@@ -261,7 +262,7 @@ def test_save_then_compare_round_trip(project, monkeypatch, workers):
     first.assert_outcomes(passed=1)
     store = project.path / ".stability" / "results-cpu.json"
     stored = json.loads(store.read_text())
-    assert list(stored["results"]) == ["test_models.py::test_tunable[worst_case-eps=0.02]"]
+    assert list(stored["results"]) == ["test_zoo_models.py::test_tunable[worst_case-eps=0.02]"]
     assert stored["environment"]["device"] == "cpu"
 
     unchanged = _run(project, workers, "--stability", "--stability-compare", "-k", "tunable")
@@ -287,9 +288,9 @@ def test_compare_command_outside_pytest(project, monkeypatch):
     project.runpytest("--stability", "--stability-json=a.json", "-k", "tunable")
     monkeypatch.setenv("STABILITY_TEST_GAIN", "2.5")
     project.runpytest("--stability", "--stability-json=b.json", "-k", "tunable")
-    same = project.run("python", "-m", "pytest_stability", "compare", "a.json", "a.json")
+    same = project.run(sys.executable, "-m", "pytest_stability", "compare", "a.json", "a.json")
     assert same.ret == 0
-    worse = project.run("python", "-m", "pytest_stability", "compare", "a.json", "b.json", "--fail", "ratio:10%")
+    worse = project.run(sys.executable, "-m", "pytest_stability", "compare", "a.json", "b.json", "--fail", "ratio:10%")
     assert worse.ret == 1
     worse.stdout.fnmatch_lines(["*test_tunable*: ratio * → * (worse by * > 10 %)", "1 result got less stable"])
 
