@@ -13,7 +13,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
 
 # pytester's in-process runs restore sys.modules afterwards, and extension modules cannot be imported twice in
-# one process: import what a stability run loads up front, so the inner runs find it already there.
+# one process: import what a stability run loads up front, so the inner runs find it already there. The search's
+# forward-mode Jacobian products (torch.func) load torch._dynamo, which registers torch libraries (c10d_functional,
+# _inductor_test) that refuse a second registration: imported first inside an inner run, they broke every later
+# run in that worker (seen when deepinv's tests ran in the same worker).
 import numpy.fft  # noqa: E402, F401
+import torch._dynamo  # noqa: E402, F401
 
 import pytest_stability.runner  # noqa: E402, F401
+from pytest_stability.search import _load_forward_ad  # noqa: E402
+
+_load_forward_ad()  # torch._decomp.decompositions_for_jvp, its FutureWarning silenced as the search does
