@@ -3,7 +3,8 @@
 The public API (one page; see docs/api.md):
 
 * writing a test: :data:`stable` (the marker), :class:`Case` (what a test returns);
-* the checks as plain functions: :func:`worst_case`, :func:`structural`, :func:`sample_sweep` → :class:`CheckResult`;
+* the checks as plain functions: :func:`worst_case`, :func:`structural`, :func:`sample_sweep`, :func:`fuzz`
+  → :class:`CheckResult`; :class:`FuzzJudge` for ``@given`` tests (strategies: :mod:`pytest_stability.strategies`);
 * the search: :class:`PerturbationSearch` → :class:`SearchResult`; models: :class:`Reconstructor`;
 * operators: :class:`SingleCoilMRI`, :class:`MultiCoilMRI`, :class:`ParallelBeamRadon`, :func:`as_operator`,
   nested families :func:`mri_family`, :func:`radon_family`; masks: :func:`cartesian_mask`,
@@ -26,6 +27,7 @@ _LAZY = {
     "stable": "plugin",
     "Case": "case",
     "worst_case": "checks", "structural": "checks", "sample_sweep": "checks", "CheckResult": "checks",
+    "fuzz": "checks", "FuzzJudge": "checks",
     "PerturbationSearch": "search", "SearchResult": "search",
     "Reconstructor": "models", "StabilityWarning": "models", "ModelError": "models",
     "LinearOperator": "operators", "SingleCoilMRI": "operators", "MultiCoilMRI": "operators",

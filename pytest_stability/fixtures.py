@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ellipse_images", "load_images", "make_baseline", "make_detail", "make_family", "make_mri_operator",
-           "make_radon_operator", "mri_operator", "multicoil_operator", "radon_operator", "searcher",
-           "shepp_logan_images", "stability_device", "stability_seed"]
+__all__ = ["ellipse_images", "load_images", "make_baseline", "make_detail", "make_family", "make_fuzz_judge",
+           "make_mri_operator", "make_radon_operator", "mri_operator", "multicoil_operator", "radon_operator",
+           "searcher", "shepp_logan_images", "stability_device", "stability_seed"]
 
 
 def _params(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -152,6 +152,19 @@ def ellipse_images(request: pytest.FixtureRequest, stability_seed: int) -> Any:
 def make_detail() -> Any:
     """Factory: ``make_detail(name, image_shape, size=None, center=(0.5, 0.5))``: a structural detail."""
     from .details import make_detail as make
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_fuzz_judge() -> Any:
+    """Factory: ``make_fuzz_judge(model, operator, images, *, max_ratio=None, baseline_factor=2.0, baseline="tv",
+    min_recovery=0.5, **reconstructor_kwargs)``: a :class:`~pytest_stability.checks.FuzzJudge` for ``@given``
+    tests. Build the judge in a module- or session-scoped fixture and call ``judge(perturbation)`` in the test."""
+    from .checks import FuzzJudge
+
+    def make(model: Any, operator: Any, images: Any, **kwargs: Any) -> Any:
+        return FuzzJudge(model, images, operator, **kwargs)
 
     return make
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS
+from .names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
 
 
 class OptionError(ValueError):
@@ -112,6 +112,13 @@ def positive_int(name: str, value: Any) -> int:
     return x
 
 
+def nonnegative_int(name: str, value: Any) -> int:
+    x = int(_number(name, value, int))
+    if x < 0:
+        raise OptionError(f"{name}: expected a whole number >= 0 (0: off), got {value!r}.")
+    return x
+
+
 def _choices(name: str, values: list[Any], allowed: tuple[str, ...]) -> tuple[str, ...]:
     out = []
     for v in values:
@@ -132,6 +139,13 @@ def domain(name: str, value: Any) -> str:
 
 def details(name: str, value: Any) -> tuple[str, ...]:
     return _choices(name, _items(value), DETAIL_NAMES)
+
+
+def fuzz_kinds(name: str, value: Any) -> str | tuple[str, ...]:
+    """'auto' (every kind the operator supports, and details) or names of FUZZ_KINDS."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return _choices(name, _items(value), FUZZ_KINDS)
 
 
 def checks(name: str, value: Any) -> tuple[str, ...]:
@@ -193,8 +207,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("checks", checks, CHECKS, "which checks to run: worst_case, structure, samples (samples needs "
-           "ratio_sweep)"),
+    Option("checks", checks, CHECKS, "which checks to run: worst_case, structure, samples, fuzz (samples needs "
+           "ratio_sweep, fuzz needs fuzz)"),
     Option("eps", positive_floats, (0.02,), "relative budgets of the worst-case search, ‖r‖ ≤ eps·‖x‖ (one item "
            "per eps)"),
     Option("domain", domain, "image", "where the worst case perturbs: image (r, through A) or measurement (e on y)"),
@@ -212,6 +226,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("tol_db", nonnegative, 0.5, "fail when PSNR drops more than this (dB) from one ratio to the next"),
     Option("min_gain_db", optional_number, None, "fail when PSNR gains less than this (dB) over the sweep while the "
            "baseline gains it"),
+    Option("fuzz", nonnegative_int, 0, "inputs the fuzz check draws with hypothesis (0: no fuzz item)"),
+    Option("fuzz_kinds", fuzz_kinds, "auto", "what the fuzz check draws: auto (every kind the operator supports, and "
+           "details) or some of " + ", ".join(FUZZ_KINDS)),
     Option("images", optional_text, None, "validation images: a folder or glob of PNG/JPEG/TIFF, .npy/.pt, DICOM "
            "or fastMRI .h5 files"),
 )
@@ -258,10 +275,18 @@ def resolve(marker: dict[str, Any], cli: Callable[[str], Any], ini: Callable[[st
         except OptionError as exc:
             raise OptionError(f"{source}: {exc}") from None
         sources[option.name] = source
-    if "worst_case" in values["checks"] and values["max_ratio"] is None and (
-            values["baseline"] is None or values["baseline_factor"] is None):
+    if "fuzz" in values["checks"] and values["fuzz"] == 0:
+        if sources["checks"] != "default":
+            raise OptionError(f"checks (from {sources['checks']}) includes 'fuzz', which needs fuzz: the number of "
+                              "inputs to draw, e.g. @stable(fuzz=100).")
+        values["checks"] = tuple(c for c in values["checks"] if c != "fuzz")
+    no_criterion = values["max_ratio"] is None and (values["baseline"] is None or values["baseline_factor"] is None)
+    if "worst_case" in values["checks"] and no_criterion:
         raise OptionError("the worst-case check has no verdict criterion: baseline and baseline_factor are unset and "
                           "so is max_ratio; set max_ratio=... (an absolute limit on κ) or keep a baseline.")
+    if "fuzz" in values["checks"] and no_criterion and values["fuzz_kinds"] != ("detail",):
+        raise OptionError("the fuzz check has no verdict criterion for perturbations: baseline and baseline_factor are "
+                          "unset and so is max_ratio; set max_ratio=... or keep a baseline.")
     if "samples" in values["checks"] and values["ratio_sweep"] is None:
         if sources["checks"] != "default":
             raise OptionError(f"checks (from {sources['checks']}) includes 'samples', which needs ratio_sweep: the "

@@ -47,7 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stability-compare-fail", default=None, metavar="RULES",
                     help="how much worse counts as worse, e.g. ratio:10%%,psnr:0.5,recovery:0.1 (the default)")
     group.addoption("--stability-replay-only", action="store_true",
-                    help="only re-try the stored worst perturbations (a fast pre-merge gate); skip items without")
+                    help="only re-try the stored worst perturbations and failing fuzz inputs (a fast pre-merge "
+                         "gate); skip items without")
     for option in OPTIONS:
         group.addoption(option.flag, dest=option.dest, default=None, metavar="VALUE",
                         help=f"{option.help} (marker: {option.name}=..., ini: {option.ini})")

@@ -4,7 +4,8 @@ Items of one test share work: the worst-case search runs once for all eps values
 structural check once for all details; later items of the test read the result from the session cache.
 Known instabilities are replayed first: the worst perturbation of an unstable item is stored (keyed by
 node id and hashes of the model's weights and the case) and re-tried on the next run, so a known
-instability fails in two forward passes.
+instability fails in two forward passes. The fuzz item does the same through hypothesis's example database
+(in pytest's cache folder, keyed the same way).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 
 from .case import Case
-from .checks import CheckResult, sample_sweep, structural, worst_case
+from .checks import CheckResult, fuzz, sample_sweep, structural, worst_case
 from .checks.references import is_differentiable_baseline
 from .checks.worst_case import baseline_worst_case, judge_perturbation
 from .loaders import load_images
@@ -127,11 +128,15 @@ def run_item(item: Any, spec: CheckSpec, case: Any, settings: dict[str, Any], se
     replay = _replay(ctx) if spec.check == "worst_case" else None
     if replay is not None:
         result = replay
-    elif session.replay_only:
+    elif session.replay_only and spec.check != "fuzz":
         return Outcome(True, "--stability-replay-only: no stored worst case for this item (run without the flag "
                              "first)", skip=True)
     elif spec.check == "worst_case":
         result = _worst_case(ctx)
+    elif spec.check == "fuzz":
+        result = _fuzz(ctx)
+        if session.replay_only and result.numbers["evaluated"] == 0:
+            return Outcome(True, "--stability-replay-only: no stored failing input for this fuzz item", skip=True)
     elif spec.check == "structure":
         result = ctx.cached("structure", lambda: {r.numbers["detail"]: r for r in structural(
             ctx.f, ctx.images, details=settings["details"], min_recovery=settings["min_recovery"],
@@ -170,6 +175,23 @@ def _worst_case(ctx: _Item) -> CheckResult:
 
     by_eps = ctx.cached("worst_case", run)
     return by_eps[min(by_eps, key=lambda e: abs(e - ctx.spec.eps))]
+
+
+def _fuzz(ctx: _Item) -> CheckResult:
+    """The fuzz check; found failures live in hypothesis's database in pytest's cache folder, keyed like the
+    stored worst cases, and are replayed first. Fresh inputs each run unless --stability-seed is given."""
+    s = ctx.settings
+    examples = min(s["fuzz"], ctx.session.max_steps or s["fuzz"])
+    cache = getattr(ctx.item.config, "cache", None)
+    database = Path(cache.mkdir("stability-fuzz")) if cache is not None else "default"
+    case = fingerprint(ctx.f.operator, ctx.images, ctx.f.inputs, ctx.f.complex_as_channels, s["fuzz_kinds"],
+                       max(s["eps"]))
+    key = (ctx.item.nodeid, model_hash(ctx.model), case)
+    return fuzz(ctx.f, ctx.images, examples=examples, kinds=s["fuzz_kinds"], eps=max(s["eps"]),
+                max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"], baseline=s["baseline"],
+                min_recovery=s["min_recovery"], seed=ctx.item.config.getoption("stability_seed"), database=database,
+                database_key=repr(key), time_limit=ctx.session.max_seconds,
+                replay_only=ctx.session.replay_only)
 
 
 def _samples(ctx: _Item) -> CheckResult:
@@ -276,6 +298,10 @@ def _message(ctx: _Item, result: CheckResult, saved: Path | None, reasons: list[
     elif ctx.spec.check == "structure":
         lines.append(f"  settings: detail={ctx.spec.detail}, min_recovery={s['min_recovery']}, "
                      f"baseline={s['baseline']}, seed={ctx.seed}")
+    elif ctx.spec.check == "fuzz":
+        lines.append(f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, eps={max(s['eps']):g}, "
+                     f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}, "
+                     f"min_recovery={s['min_recovery']}, seed={n['fuzz_seed']}")
     else:
         lines.append(f"  settings: ratio_sweep={s['ratio_sweep']}, tol_db={s['tol_db']}, "
                      f"min_gain_db={s['min_gain_db']}, baseline={s['baseline']}")
@@ -286,6 +312,13 @@ def _message(ctx: _Item, result: CheckResult, saved: Path | None, reasons: list[
     command = f"pytest --stability {shlex.quote(ctx.item.nodeid)} --stability-seed {ctx.seed}"
     if ctx.spec.check == "worst_case":
         lines.append(f"  replay: {command} --stability-replay-only")
+    elif ctx.spec.check == "fuzz" and n["fuzz_seed"] is None:
+        command = f"pytest --stability {shlex.quote(ctx.item.nodeid)}"
+        if n["database"]:
+            lines.append(f"  rerun: {command} (hypothesis's database replays the failing input first; add "
+                         "--stability-replay-only to replay only stored inputs)")
+        else:
+            lines.append(f"  rerun: {command} --stability-seed N (for a reproducible run)")
     else:
         lines.append(f"  rerun: {command}")
     return "\n".join(lines)

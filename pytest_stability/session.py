@@ -38,7 +38,7 @@ class CheckSpec:
             return f"worst_case-eps={self.eps:g}"
         if self.check == "structure":
             return f"structure-{self.detail}"
-        return "samples"
+        return self.check
 
     @staticmethod
     def expand(settings: dict[str, Any]) -> list[CheckSpec]:
@@ -49,7 +49,7 @@ class CheckSpec:
             elif check == "structure":
                 specs += [CheckSpec("structure", detail=d) for d in settings["details"]]
             else:
-                specs.append(CheckSpec("samples"))
+                specs.append(CheckSpec(check))
         return specs
 
 
@@ -209,6 +209,15 @@ def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
         what = f"structure {r['detail']}"
         metric, limit = f"ρ {_fmt(r['recovery'], '.2f')}", _fmt(r["min_recovery"], ".2f")
         base = f"ρ_g {_fmt(r.get('baseline_recovery'), '.2f')}"
+    elif check == "fuzz":
+        what = f"fuzz {r['evaluated']} inputs"
+        if r.get("input_kind") == "detail":
+            metric, limit = f"ρ {_fmt(r['recovery'], '.2f')}", _fmt(r["min_recovery"], ".2f")
+            base = f"ρ_g {_fmt(r.get('baseline_recovery'), '.2f')}"
+        else:
+            metric, limit, base = f"κ {_fmt(r['ratio'])}", _fmt(r["limit"]), f"κ_g {_fmt(r.get('baseline_ratio'))}"
+        if r.get("input_kind"):
+            metric += f" ({r['input_kind']})"
     else:
         what = "samples"
         psnr, base_psnr = r["psnr"], r.get("baseline_psnr")

@@ -2,12 +2,14 @@
 
 * :func:`worst_case`: tiny worst-case perturbations (instability ratio κ against limits and the CS baseline);
 * :func:`structural`: small structural changes (recovery ρ of added details);
-* :func:`sample_sweep`: more samples (PSNR as the sampling ratio grows on nested masks).
+* :func:`sample_sweep`: more samples (PSNR as the sampling ratio grows on nested masks);
+* :func:`fuzz`: plausible perturbations drawn by hypothesis (noise, motion, k-space faults, details), each judged.
 """
 
+from .fuzz import FuzzJudge, fuzz
 from .result import CHECKS, CheckResult
 from .sample_sweep import sample_sweep
 from .structural import structural
 from .worst_case import worst_case
 
-__all__ = ["CHECKS", "CheckResult", "sample_sweep", "structural", "worst_case"]
+__all__ = ["CHECKS", "CheckResult", "FuzzJudge", "fuzz", "sample_sweep", "structural", "worst_case"]

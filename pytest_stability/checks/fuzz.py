@@ -1,0 +1,519 @@
+"""Check 4: fuzzing — plausible perturbations drawn by hypothesis, each judged like the paper's tests.
+
+The worst-case check searches the one perturbation a model is most sensitive to; fuzzing draws realistic
+ones (noise, patient motion, k-space spikes, phase and coil errors, intensity bias, a lesion somewhere in
+the object; see :mod:`pytest_stability.strategies`) and fails on the first that breaks the model:
+
+* a perturbation r of the images (or e of the measurements) is judged by its instability ratio
+
+      κ = ‖f(A(x + r)) − f(Ax)‖ / ‖r‖      (or ‖f(y + e) − f(y)‖ / ‖e‖),
+
+  per image, against the limit min(``max_ratio``, ``baseline_factor`` × κ_g), κ_g the CS baseline's ratio on
+  the same input (the paper's comparison: the same r given to g); ``hypothesis.target(κ)`` steers the search
+  towards larger ratios;
+* a structural detail d by its recovery ρ = Re⟨f(A(x + d)) − f(Ax), d⟩ / ‖d‖², lost when ρ < ``min_recovery``
+  while the baseline keeps it (ρ_g ≥ ``min_recovery``) or when ρ < ρ_g − ``recovery_margin`` (the structural
+  check's rule; without a baseline ρ < ``min_recovery`` alone); ``hypothesis.target(−ρ)``.
+
+Hypothesis stops generating at the first input past its limit and shrinks it (towards a smaller budget and
+a simpler perturbation, at most ``max_shrinks`` more model calls); the verdict reports the shrunk input, the
+first failing one and the worst ratio seen over the whole run. Failing inputs go to hypothesis's example
+database and are replayed first next time. Settings: no deadline, the too-slow health check suppressed, the
+rest from the active hypothesis profile (its ``ci`` profile derandomizes, and then no database is used).
+
+:class:`FuzzJudge` is the judging half on its own, for ``@given`` tests of your own (the ``make_fuzz_judge``
+fixture builds one): call it on each drawn :class:`~pytest_stability.strategies.Perturbation`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import time
+import unittest
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hypothesis
+import torch
+from hypothesis import Phase, Verbosity, given
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.errors import InvalidArgument
+from hypothesis.strategies import SearchStrategy
+
+from ..metrics import l2_norm
+from ..models import Reconstructor, as_reconstructor, frozen
+from ..search import PerturbationMap, prepare_images
+from ..strategies import Perturbation, applicable_kinds, fuzz_inputs, model_settings
+from .references import reference
+from .result import CheckResult
+
+__all__ = ["FuzzJudge", "FuzzOutcome", "UnstableInput", "fuzz"]
+
+
+@dataclass
+class FuzzOutcome:
+    """The verdict on one drawn input, for the image ``image`` it is judged by (the worst failing one, else the
+    worst): κ, its limit and κ_g for a perturbation; ρ and ρ_g for a detail. ``output`` is f on that image."""
+
+    perturbation: Perturbation
+    passed: bool
+    image: int
+    ratio: float | None
+    limit: float | None
+    baseline_ratio: float | None
+    recovery: float | None
+    baseline_recovery: float | None
+    relative: float
+    output: torch.Tensor
+
+    @property
+    def is_detail(self) -> bool:
+        return self.perturbation.kind == "detail"
+
+
+class UnstableInput(AssertionError):
+    """A drawn input past the limit; ``outcome`` holds its numbers."""
+
+    def __init__(self, message: str, outcome: FuzzOutcome):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class _Stop(BaseException):
+    """Ends a hypothesis run early (time limit, shrink budget): not an Exception, so hypothesis does not catch it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_limits(max_ratio: float | None, baseline_factor: float | None, min_recovery: float,
+                  recovery_margin: float) -> None:
+    if max_ratio is not None and not max_ratio > 0:
+        raise ValueError(f"max_ratio must be positive or None, got {max_ratio!r}.")
+    if baseline_factor is not None and not baseline_factor > 0:
+        raise ValueError(f"baseline_factor must be positive or None, got {baseline_factor!r}.")
+    if not -1.0 <= min_recovery <= 1.0:
+        raise ValueError(f"min_recovery must lie in [-1, 1] (a recovery coefficient ρ), got {min_recovery!r}.")
+    if recovery_margin < 0:
+        raise ValueError(f"recovery_margin must be >= 0, got {recovery_margin!r}.")
+
+
+class FuzzJudge:
+    """Judges drawn inputs on a model: ``judge(p)`` evaluates a :class:`Perturbation`, calls
+    ``hypothesis.target`` (inside a ``@given`` test) and raises :class:`UnstableInput`, an AssertionError whose
+    message names the input, its numbers and the worst ratio seen so far, when p is past the limit.
+
+    ``model``, ``images`` (B, C, H, W), ``operator`` and ``reconstructor_kwargs`` as for the other checks;
+    limits as in the module docstring. Results are memoised per input (hypothesis replays inputs), and the
+    judge keeps the run's record: ``evaluated``, ``failures``, ``first_failure``, ``worst_ratio`` (the outcome
+    with the largest κ), ``worst_recovery`` (smallest ρ) and ``by_kind`` (the worst number per kind).
+    """
+
+    def __init__(self, model: Any, images: torch.Tensor, operator: Any = None, *, max_ratio: float | None = None,
+                 baseline_factor: float | None = 2.0, baseline: Any = "tv", min_recovery: float = 0.5,
+                 recovery_margin: float = 0.3, **reconstructor_kwargs: Any):
+        _check_limits(max_ratio, baseline_factor, min_recovery, recovery_margin)
+        self.f: Reconstructor = as_reconstructor(model, operator, **reconstructor_kwargs)
+        self.x = prepare_images(images, self.f)
+        self.g = reference(baseline, self.f.operator)
+        self.max_ratio, self.baseline_factor = max_ratio, baseline_factor
+        self.min_recovery, self.recovery_margin = min_recovery, recovery_margin
+        self._maps: dict[str, tuple[PerturbationMap, PerturbationMap | None]] = {}
+        self._memo: dict[tuple, FuzzOutcome] = {}
+        self._frozen_depth = 0
+        self.reset()
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self.x
+
+    @property
+    def operator(self) -> Any:
+        return self.f.operator
+
+    @property
+    def judges_ratios(self) -> bool:
+        """Whether perturbations have a limit on κ (max_ratio, or a baseline with baseline_factor)."""
+        return self.max_ratio is not None or (self.g is not None and self.baseline_factor is not None)
+
+    @property
+    def baseline_name(self) -> str | None:
+        return None if self.g is None else self.g.name
+
+    def reset(self) -> None:
+        """Forget the run's record (not the memo of evaluated inputs)."""
+        self.evaluated = 0
+        self.failures = 0
+        self.first_failure: FuzzOutcome | None = None
+        self.evaluated_at_first_failure = 0
+        self.last_failure: FuzzOutcome | None = None
+        self.worst_ratio: FuzzOutcome | None = None
+        self.worst_recovery: FuzzOutcome | None = None
+        self.by_kind: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Keep the model (and baseline) read-only for a whole run instead of per call."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(frozen(self.f.model))
+            if self.g is not None:
+                stack.enter_context(frozen(self.g.model))
+            self._frozen_depth += 1
+            try:
+                yield
+            finally:
+                self._frozen_depth -= 1
+
+    def evaluations(self) -> dict[str, int]:
+        """Model calls so far (batched calls and images, as the worst-case check counts them)."""
+        total = {"forward": 0, "forward_images": 0}
+        for pm, _ in self._maps.values():
+            for k in total:
+                total[k] += pm.counts[k]
+        return total
+
+    # -- judging ---------------------------------------------------------------------------------
+    def __call__(self, p: Perturbation) -> FuzzOutcome:
+        __tracebackhide__ = True
+        outcome = self.evaluate(p)
+        value = -outcome.recovery if outcome.is_detail else outcome.ratio
+        if value is not None and math.isfinite(value):
+            try:
+                hypothesis.target(value, label="detail loss −ρ" if outcome.is_detail else "instability ratio κ")
+            except InvalidArgument:  # outside a @given test, or a second input judged in the same example
+                pass
+        if not outcome.passed:
+            raise UnstableInput(self.failure_message(outcome), outcome)
+        return outcome
+
+    def judged(self, p: Perturbation) -> bool:
+        """Whether ``p`` was evaluated already (a replay costs nothing)."""
+        return p.key in self._memo
+
+    def evaluate(self, p: Perturbation) -> FuzzOutcome:
+        """The verdict on ``p`` (memoised), recorded in the run's numbers; raises nothing."""
+        if not isinstance(p, Perturbation):
+            raise TypeError(f"the fuzz judge takes a pytest_stability.strategies.Perturbation, got {type(p).__name__}; "
+                            "draw it from a strategy of pytest_stability.strategies.")
+        if p.key in self._memo:
+            return self._memo[p.key]
+        with contextlib.ExitStack() as stack:
+            if self._frozen_depth == 0:
+                stack.enter_context(self.frozen())
+            outcome = self._judge(p)
+        self._memo[p.key] = outcome
+        self._record(outcome)
+        return outcome
+
+    def _maps_for(self, domain: str) -> tuple[PerturbationMap, PerturbationMap | None]:
+        if domain not in self._maps:
+            pm_g = None if self.g is None else PerturbationMap(self.g, self.x, domain)
+            self._maps[domain] = (PerturbationMap(self.f, self.x, domain), pm_g)
+        return self._maps[domain]
+
+    @staticmethod
+    def _run(pm: PerturbationMap, z: torch.Tensor, detail: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(κ or ρ per image (B,) on the CPU, outputs)."""
+        index = torch.arange(pm.batch)
+        with torch.no_grad():
+            out = pm.evaluate(z, index)
+        delta = out - pm.reference
+        if detail:
+            flat_d = z.reshape(z.shape[0], -1)
+            value = (delta.reshape(z.shape[0], -1).conj() * flat_d).real.sum(-1) / (flat_d.abs() ** 2).sum(-1)
+        else:
+            norm = l2_norm(z)
+            change = l2_norm(delta)
+            value = torch.where(norm > 0, change / norm.clamp_min(torch.finfo(norm.dtype).tiny),
+                                torch.zeros_like(change))
+            value = torch.where(torch.isfinite(change), value, torch.full_like(value, math.inf))
+        return value.detach().cpu().double(), out.detach()
+
+    def _judge(self, p: Perturbation) -> FuzzOutcome:
+        pm, pm_g = self._maps_for(p.domain)
+        template = pm.template()
+        z = p.tensor.to(template.device)
+        if z.is_complex() == template.is_complex():
+            z = z.to(template.dtype)
+        if z.shape != template.shape:
+            where = "images" if p.domain == "image" else "measurements"
+            raise ValueError(f"the drawn {p.kind} perturbation has shape {tuple(z.shape)} but the {where} are "
+                             f"{tuple(template.shape)}; build the strategy from the judge's images and operator "
+                             "(judge.images, judge.operator).")
+        detail = p.kind == "detail"
+        if not detail and not self.judges_ratios:
+            raise ValueError(f"no verdict criterion for the {p.kind} perturbation: give max_ratio, or a baseline with "
+                             "baseline_factor (a judge without them judges details only).")
+        value, out = self._run(pm, z, detail)
+        ref = self._run(pm_g, z, detail)[0] if pm_g is not None else None
+        relative = (l2_norm(z).cpu() / pm.scale.cpu()).double()
+        if detail:
+            lost = value < self.min_recovery
+            if ref is not None:
+                lost = (lost & (ref >= self.min_recovery)) | (value < ref - self.recovery_margin)
+            b = int(torch.argmin(torch.where(lost, value, value + 10.0)))
+            return FuzzOutcome(p, not bool(lost.any()), b, None, None, None, float(value[b]),
+                               None if ref is None else float(ref[b]), float(relative[b]), out[b:b + 1])
+        limit = torch.full_like(value, math.inf if self.max_ratio is None else float(self.max_ratio))
+        if ref is not None and self.baseline_factor is not None:
+            limit = torch.minimum(limit, self.baseline_factor * ref)
+        over = value > limit
+        margin = value / limit
+        worst = torch.where(over, margin, torch.full_like(margin, -math.inf)) if bool(over.any()) else value
+        b = int(torch.argmax(worst))
+        return FuzzOutcome(p, not bool(over.any()), b, float(value[b]), float(limit[b]),
+                           None if ref is None else float(ref[b]), None, None, float(relative[b]), out[b:b + 1])
+
+    def _record(self, o: FuzzOutcome) -> None:
+        self.evaluated += 1
+        kind = o.perturbation.kind
+        if o.is_detail:
+            if self.worst_recovery is None or o.recovery < self.worst_recovery.recovery:
+                self.worst_recovery = o
+            self.by_kind[kind] = min(self.by_kind.get(kind, math.inf), o.recovery)
+        else:
+            if self.worst_ratio is None or o.ratio > self.worst_ratio.ratio:
+                self.worst_ratio = o
+            self.by_kind[kind] = max(self.by_kind.get(kind, -math.inf), o.ratio)
+        if not o.passed:
+            self.failures += 1
+            self.last_failure = o
+            if self.first_failure is None:
+                self.first_failure = o
+                self.evaluated_at_first_failure = self.evaluated
+
+    def single_spikes(self, o: FuzzOutcome) -> tuple[list[tuple[int, int]], torch.Tensor] | None:
+        """For a failing draw of several k-space spikes: each spike alone, judged in one batch. Returns the
+        locations (row, column from the k-space centre) and their ratios κ (n,) on the outcome's image."""
+        p = o.perturbation
+        if p.kind != "spike" or o.is_detail:
+            return None
+        pm, _ = self._maps_for(p.domain)
+        e = p.tensor.to(pm.template().device)
+        where = torch.nonzero(e.abs().sum(dim=(0, 1)) > 0)  # (n, 2) rows, columns
+        if where.shape[0] < 2:
+            return None
+        n, b = where.shape[0], o.image
+        alone = torch.zeros(n, *e.shape[1:], dtype=e.dtype, device=e.device)
+        alone[torch.arange(n, device=e.device), :, where[:, 0], where[:, 1]] = e[b, :, where[:, 0], where[:, 1]].T
+        with contextlib.ExitStack() as stack:
+            if self._frozen_depth == 0:
+                stack.enter_context(self.frozen())
+            with torch.no_grad():
+                index = torch.full((n,), b, dtype=torch.long)
+                ratio = (pm.change(pm.evaluate(alone, index), index) / l2_norm(alone)).cpu()
+        h, w = self.f.operator.image_shape
+        return [(int(r) - h // 2, int(c) - w // 2) for r, c in where.tolist()], ratio
+
+    # -- words -----------------------------------------------------------------------------------
+    def limits_text(self, o: FuzzOutcome) -> str:
+        parts = []
+        if self.max_ratio is not None:
+            parts.append(f"max_ratio {self.max_ratio:.3g}")
+        if o.baseline_ratio is not None and self.baseline_factor is not None:
+            parts.append(f"{self.baseline_factor:.3g} × the {self.baseline_name}'s κ_g = {o.baseline_ratio:.3g} on the "
+                         "same input")
+        return "; ".join(parts)
+
+    def verdict_text(self, o: FuzzOutcome) -> str:
+        """One sentence on one input: its numbers against its limit."""
+        where = f"on {o.perturbation.describe()} (image {o.image})"
+        if o.is_detail:
+            keeps = ("" if o.baseline_recovery is None else
+                     f" (the {self.baseline_name}: ρ_g = {o.baseline_recovery:.2f})")
+            if o.passed:
+                return f"ρ = {o.recovery:.2f}{keeps} {where}"
+            if o.baseline_recovery is not None and o.recovery >= self.min_recovery:
+                return (f"detail weakened: ρ = {o.recovery:.2f} is more than {self.recovery_margin:.2f} below the "
+                        f"{self.baseline_name}'s ρ_g = {o.baseline_recovery:.2f} {where}")
+            return f"detail lost: ρ = {o.recovery:.2f} < min_recovery {self.min_recovery:.2f}{keeps} {where}"
+        if not math.isfinite(o.ratio):
+            return f"the model returns NaN/Inf {where}: unstable by definition"
+        sign = "≤" if o.passed else ">"
+        return f"κ = {o.ratio:.3g} {sign} limit {o.limit:.3g} ({self.limits_text(o)}) {where}"
+
+    def worst_text(self) -> str:
+        parts = []
+        if self.worst_ratio is not None:
+            parts.append(f"worst κ seen = {self.worst_ratio.ratio:.3g} on {self.worst_ratio.perturbation.describe()} "
+                         f"(image {self.worst_ratio.image})")
+        if self.worst_recovery is not None:
+            parts.append(f"worst detail recovery seen ρ = {self.worst_recovery.recovery:.2f} on "
+                         f"{self.worst_recovery.perturbation.describe()} (image {self.worst_recovery.image})")
+        return "; ".join(parts)
+
+    def failure_message(self, o: FuzzOutcome) -> str:
+        return f"UNSTABLE [{self.f.name}]: {self.verdict_text(o)}; {self.worst_text()} ({self.evaluated} inputs judged)"
+
+
+# -- the check --------------------------------------------------------------------------------------
+def _database(database: Any) -> ExampleDatabase | None:
+    if isinstance(database, str) and database == "default":
+        return hypothesis.settings.default.database
+    if database is None or isinstance(database, ExampleDatabase):
+        return database
+    return DirectoryBasedExampleDatabase(str(database))
+
+
+def _default_key(judge: FuzzJudge, kinds: Any, eps: float) -> str:
+    return hashlib.sha1(repr((judge.f.name, judge.f.operator, tuple(judge.x.shape), kinds, eps)).encode()).hexdigest()
+
+
+def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: int = 100,
+         kinds: str | Sequence[str] = "auto", eps: float = 0.02, max_ratio: float | None = None,
+         baseline_factor: float | None = 2.0, baseline: Any = "tv", min_recovery: float = 0.5,
+         recovery_margin: float = 0.3, seed: int | None = None, database: Any = "default",
+         database_key: str | None = None, max_shrinks: int | None = None, time_limit: float | None = None,
+         replay_only: bool = False, strategy: SearchStrategy[Perturbation] | None = None,
+         **reconstructor_kwargs: Any) -> CheckResult:
+    """Run the fuzz check: up to ``examples`` inputs drawn by hypothesis; one :class:`CheckResult`.
+
+    ``kinds``: ``"auto"`` (every perturbation kind the operator supports, and details) or names from
+    ``FUZZ_KINDS``; ``eps`` the relative budget every perturbation respects; or ``strategy``, any strategy of
+    :class:`Perturbation` (e.g. ``shifts(x, max_shift=1.0)``), in place of ``kinds`` and ``eps``.
+    ``seed``: None draws fresh inputs each run (hypothesis's randomness; derandomized in CI by its ``ci``
+    profile) and replays the failures stored in ``database`` first (``"default"``: the active profile's,
+    a path, an ``ExampleDatabase``, or None); an int makes the run deterministic (and, as in hypothesis, uses
+    no database). ``database_key`` names this property in the database (default: from the model's name, the
+    operator, the image shape, kinds and eps). ``max_shrinks``: model calls allowed for shrinking after the
+    first failure (default ``examples``; 0: no shrinking). ``time_limit``: seconds after which no new input is
+    judged. ``replay_only``: only replay stored inputs, draw none.
+    """
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"examples must be a whole number >= 1 (how many inputs to draw), got {examples!r}.")
+    if max_shrinks is not None and (isinstance(max_shrinks, bool) or not isinstance(max_shrinks, int)
+                                    or max_shrinks < 0):
+        raise ValueError(f"max_shrinks must be a whole number >= 0 or None, got {max_shrinks!r}.")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}.")
+    judge = FuzzJudge(model, images, operator, max_ratio=max_ratio, baseline_factor=baseline_factor,
+                      baseline=baseline, min_recovery=min_recovery, recovery_margin=recovery_margin,
+                      **reconstructor_kwargs)
+    if strategy is None:
+        strategy = fuzz_inputs(judge.x, judge.operator, eps=eps, kinds=kinds)
+        drawn = list(applicable_kinds(judge.operator)) + ["detail"] if kinds == "auto" else (
+            [kinds] if isinstance(kinds, str) else list(dict.fromkeys(kinds)))
+        if not judge.judges_ratios and drawn != ["detail"]:
+            raise ValueError("no verdict criterion for perturbations: give max_ratio, or a baseline with "
+                             "baseline_factor (or fuzz details only, kinds='detail').")
+    else:
+        drawn = ["custom strategy"]
+    shrinks = examples if max_shrinks is None else max_shrinks
+    phases = [Phase.explicit, Phase.reuse] + ([] if replay_only else [Phase.generate, Phase.target])
+    if shrinks > 0:
+        phases.append(Phase.shrink)
+    db = None if hypothesis.settings.default.derandomize else _database(database)
+    run_settings = model_settings(max_examples=examples, phases=phases, database=db, report_multiple_bugs=False,
+                                  verbosity=Verbosity.quiet)
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+
+    @run_settings
+    @given(p=strategy)
+    def fuzz_probe(p: Perturbation) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _Stop("time limit")
+        if (judge.first_failure is not None and not judge.judged(p)
+                and judge.evaluated - judge.evaluated_at_first_failure >= shrinks):
+            raise _Stop("shrink budget")
+        judge(p)
+
+    fuzz_probe.hypothesis.inner_test._hypothesis_internal_add_digest = (
+        database_key or _default_key(judge, drawn, eps)).encode()
+    if seed is not None:
+        fuzz_probe = hypothesis.seed(seed)(fuzz_probe)
+    stopped, shrunk = None, None
+    with judge.frozen():
+        try:
+            fuzz_probe()
+        except UnstableInput as exc:
+            shrunk = exc.outcome
+        except _Stop as exc:
+            stopped = exc.reason
+        except unittest.SkipTest:  # hypothesis ran no input: replay only, and nothing stored
+            pass
+    if judge.first_failure is not None and shrunk is None:
+        shrunk = judge.last_failure
+    return _result(judge, shrunk, examples=examples, kinds=drawn, eps=eps, seed=seed,
+                   database=db is not None and seed is None, stopped=stopped, replay_only=replay_only)
+
+
+def _outcome_numbers(o: FuzzOutcome | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"input": o.perturbation.describe(), "kind": o.perturbation.kind, "ratio": o.ratio, "limit": o.limit,
+            "baseline_ratio": o.baseline_ratio, "recovery": o.recovery, "baseline_recovery": o.baseline_recovery,
+            "image": o.image, "relative_perturbation": o.relative}
+
+
+def _result(judge: FuzzJudge, shrunk: FuzzOutcome | None, *, examples: int, kinds: list[str], eps: float,
+            seed: int | None, database: bool, stopped: str | None, replay_only: bool) -> CheckResult:
+    passed = judge.failures == 0
+    shown = shrunk if not passed else (judge.worst_ratio or judge.worst_recovery)
+    numbers: dict[str, Any] = {
+        "examples": examples, "evaluated": judge.evaluated, "failures": judge.failures, "kinds": kinds, "eps": eps,
+        "max_ratio": judge.max_ratio, "baseline_factor": judge.baseline_factor, "baseline": judge.baseline_name,
+        "min_recovery": judge.min_recovery, "recovery_margin": judge.recovery_margin,
+        "input": None, "input_kind": None, "ratio": None, "limit": None, "baseline_ratio": None, "recovery": None,
+        "baseline_recovery": None, "image": None, "relative_perturbation": None,
+        "worst_ratio": None if judge.worst_ratio is None else judge.worst_ratio.ratio,
+        "worst_ratio_input": None if judge.worst_ratio is None else judge.worst_ratio.perturbation.describe(),
+        "worst_recovery": None if judge.worst_recovery is None else judge.worst_recovery.recovery,
+        "worst_recovery_input": None if judge.worst_recovery is None else judge.worst_recovery.perturbation.describe(),
+        "first_failure": _outcome_numbers(judge.first_failure),
+        "found_after": judge.evaluated_at_first_failure if judge.first_failure is not None else None,
+        "by_kind": dict(judge.by_kind),
+        "fuzz_seed": seed, "database": database, "stopped": stopped, "replay_only": replay_only,
+        "evaluations": judge.evaluations(),
+    }
+    numbers["single_spike"] = None
+    spikes = judge.single_spikes(shown) if shown is not None and not passed else None
+    if spikes is not None:
+        locations, ratios = spikes
+        k = int(torch.argmax(ratios))
+        others = torch.cat([ratios[:k], ratios[k + 1:]])
+        numbers["single_spike"] = {"location": list(locations[k]), "ratio": float(ratios[k]),
+                                   "others": float(others.max())}
+    tensors: dict[str, torch.Tensor] = {}
+    if shown is not None:
+        verdict = _outcome_numbers(shown)
+        verdict["input_kind"] = verdict.pop("kind")
+        numbers.update(verdict)
+        b = shown.image
+        pm, _ = judge._maps_for(shown.perturbation.domain)
+        p = shown.perturbation
+        tensors = {"x": judge.x[b:b + 1], "perturbation": p.image(judge.operator)[b:b + 1].to(judge.x.device),
+                   "reconstruction": pm.reference[b:b + 1], "perturbed_reconstruction": shown.output}
+    return CheckResult("fuzz", judge.f.name, passed, _explain(judge, shown, numbers, passed), numbers, tensors)
+
+
+def _explain(judge: FuzzJudge, shown: FuzzOutcome | None, n: dict[str, Any], passed: bool) -> str:
+    inputs = f"{n['evaluated']} drawn input{'s' if n['evaluated'] != 1 else ''}"
+    note = ""
+    if n["stopped"] == "time limit":
+        note = " (stopped at the time limit)"
+    elif n["stopped"] == "shrink budget":
+        note = " (shrinking stopped at its budget: the input is the smallest failing one found by then)"
+    kinds = ", ".join(f"{k} {'ρ' if k == 'detail' else 'κ'} {v:.3g}" for k, v in n["by_kind"].items())
+    per_kind = f"; worst per kind: {kinds}" if kinds else ""
+    if shown is None:
+        if n["replay_only"]:
+            return "no stored failing input to replay"
+        return f"no input judged{note}"
+    if passed:
+        return (f"stable on all {inputs} ({', '.join(n['kinds'])}; eps = {n['eps']:g}){note}: "
+                f"{judge.worst_text()}{per_kind}")
+    first = judge.first_failure
+    text = f"{judge.verdict_text(shown)}{note}"
+    if n.get("single_spike") is not None:
+        spike = n["single_spike"]
+        text += (f"; alone, the spike at {tuple(spike['location'])} gives κ = {spike['ratio']:.3g} (the others at most "
+                 f"{spike['others']:.3g})")
+    if first is not None and first is not shown:
+        text += f"; first failing input: {judge.verdict_text(first)}"
+    judged = f"{n['evaluated']} input{'s' if n['evaluated'] != 1 else ''} judged"
+    return (f"{text}; {n['failures']} of {judged} past the limit ({', '.join(n['kinds'])}; eps = {n['eps']:g}); "
+            f"{judge.worst_text()}{per_kind}")
