@@ -8,6 +8,7 @@ minutes; weights are stored as float16 state dicts and loaded with ``torch.load(
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,36 @@ def train(model: torch.nn.Module, loss_of_batch: Callable[[int, torch.Generator]
         if step % log_every == 0 or step == steps - 1:
             print(f"step {step:5d}  loss {loss.item():.5f}  {time.monotonic() - started:6.1f} s", flush=True)
     return model.eval()
+
+
+def run_training(description: str, steps: int, fit: Callable[[int], torch.nn.Module], path: Path,
+                 evaluate: Callable[[], str], *, seed: int = 0) -> None:
+    """A training script's command line: ``--steps`` (default ``steps``), one torch thread, the initial weights
+    seeded by ``seed``; ``fit(steps)`` builds and trains the model, its weights go to ``path``, then the line
+    ``evaluate()`` returns (test PSNR of the stored weights) is printed."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.monotonic()
+    torch.manual_seed(seed)  # the initial weights
+    model = fit(args.steps)
+    print(f"trained {args.steps} steps in {time.monotonic() - started:.0f} s")
+    save_weights(model, path)
+    print(evaluate())
+
+
+def psnr_report(name: str, reconstruct: Callable[[torch.Tensor], torch.Tensor], operator, x: torch.Tensor) -> str:
+    """Mean PSNR on the images x of ``reconstruct`` (y ↦ x̂), of the naive reconstruction and of TV, as one line
+    (what the training scripts print after training)."""
+    from pytest_stability import TVReconstruction, psnr
+
+    with torch.no_grad():
+        y = operator(x)
+        scores = {name: psnr(reconstruct(y), x), "naive": psnr(operator.naive(y), x),
+                  "TV": psnr(TVReconstruction(operator)(y), x)}
+    means = ", ".join(f"{k} {float(v.mean()):.2f} dB" for k, v in scores.items())
+    return f"test PSNR ({len(x)} images, mean): {means}"
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:

@@ -1,0 +1,22 @@
+"""Fixtures of the stable cascade's repository: the network, held-out brain slices, the MRI family."""
+
+import pytest
+
+from .. import zoo
+from ..deep_mri.train import family
+from .model import load
+
+
+@pytest.fixture(scope="session")
+def stable_cascade():
+    return load()
+
+
+@pytest.fixture(scope="session")
+def brains():
+    return zoo.brain_slices("test")
+
+
+@pytest.fixture(scope="session")
+def cartesian():
+    return family()
