@@ -21,8 +21,6 @@ pytest_plugins = ["pytester"]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MKDOCS = DOCS.parent / "mkdocs.yml"
-# written by another page owner; README.md and mkdocs.yml link it
-PAGES_ELSEWHERE = {"performance.md"}
 
 
 def page(name: str) -> str:
@@ -222,7 +220,7 @@ def test_links_between_pages_point_to_pages_and_headings_that_exist():
                 continue
             file, _, anchor = target.partition("#")
             file = file or name
-            if file not in pages | PAGES_ELSEWHERE:
+            if file not in pages:
                 broken.append(f"{name}: {target} (no such page)")
             elif anchor and file in pages:
                 headings = re.findall(r"^#+ (.+)$", without_code_blocks(page(file)), flags=re.M)
@@ -234,5 +232,5 @@ def test_links_between_pages_point_to_pages_and_headings_that_exist():
 def test_mkdocs_nav_lists_every_page():
     nav = re.findall(r"^\s+- [^:]+: (\S+\.md)\s*$", MKDOCS.read_text(encoding="utf-8"), flags=re.M)
     assert len(nav) == len(set(nav))
-    assert set(nav) == {p.name for p in DOCS.glob("*.md")} | PAGES_ELSEWHERE
+    assert set(nav) == {p.name for p in DOCS.glob("*.md")}
     assert "docs_dir: docs" in MKDOCS.read_text(encoding="utf-8")
