@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print every verdict's explanation under the stability summary")
     group.addoption("--stability-json", metavar="PATH", help="write all stability results to one JSON file")
     group.addoption("--stability-report", metavar="DIR",
-                    help="write the JSON results and the worst perturbations (.pt) into DIR")
+                    help="write the JSON results, the perturbations (.pt) and the HTML report (index.html) into DIR")
     group.addoption("--stability-seed", type=int, default=None, help="seed of every search and noise draw (0)")
     group.addoption("--stability-device", metavar="DEVICE", default=None,
                     help="cpu, cuda or cuda:N (with xdist: one GPU per worker); models are copied there")

@@ -90,6 +90,7 @@ class StabilitySession:
         self.records: list[dict[str, Any]] = []
         self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
         self.written: list[Path] = []
+        self.html_path: Path | None = None
         self._environment: dict[str, Any] | None = None
 
     def _store_path(self, value: str | None) -> Path | None:
@@ -171,6 +172,8 @@ class StabilitySession:
                 lines.append(f"{r['nodeid']}: {'stable' if r['passed'] else 'UNSTABLE'} — {r['explanation']}")
         for path in self.written:
             lines.append(f"stability results written to {path}")
+        if self.html_path is not None:
+            lines.append(f"stability report: {self.html_path}")
         return lines
 
     # -- files at the end ------------------------------------------------------------------------
@@ -185,6 +188,23 @@ class StabilitySession:
             self._try(lambda p=path: atomic_write_json(p, self.document()), path)
         if self.save_path is not None and self.records:
             self._try(lambda: merge_results(self.save_path, self.records, self.environment()), self.save_path)
+        if self.report_dir is not None:
+            self._write_html()
+
+    def _write_html(self) -> None:
+        """DIR/index.html of --stability-report; any failure to render warns, never fails the session."""
+        self.html_path = None
+        path = self.report_dir / "index.html"
+        try:
+            from .html_report import write_html
+
+            self.html_path = write_html(self.report_dir, self.document())
+        except Exception as exc:  # a broken picture or plot must not fail a finished test run
+            print(f"pytest-stability: could not write {path}: {exc!r}", file=sys.stderr)
+            try:
+                warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {exc!r}"), stacklevel=1)
+            except Warning:  # filterwarnings = error must not turn a broken picture into a failed session
+                pass
 
     def _try(self, write: Any, path: Path) -> None:
         try:

@@ -1,0 +1,210 @@
+"""The HTML report of --stability-report DIR: DIR/index.html, driven as a user drives it (pytester)."""
+
+import html
+import json
+import re
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = '''
+import pytest
+import torch
+
+from pytest_stability import Case, mri_family
+from pytest_stability.phantoms import random_ellipses
+
+H = 32
+FAMILY = mri_family((H, H), pattern="variable-density", seed=0)
+
+
+class Gain(torch.nn.Module):
+    """Zero-filling with a planted gain along one direction of range(A*): worst-case ratio = gain."""
+
+    def __init__(self, gain):
+        super().__init__()
+        op = FAMILY(0.4)
+        gen = torch.Generator().manual_seed(0)
+        u = op.adjoint(op.project(torch.randn(1, 1, H, H, dtype=torch.complex64, generator=gen))).real
+        self.register_buffer("u", u / u.norm())
+        self.gain = gain
+
+    def forward(self, z):
+        z = z.real
+        return z + (self.gain - 1) * (self.u * z).sum(dim=(1, 2, 3), keepdim=True) * self.u
+
+
+@pytest.fixture(scope="session")
+def images():
+    return random_ellipses(2, H, seed=0)
+
+
+def case(model, images, name):
+    return Case(model, FAMILY, ratio=0.4, images=images, name=name)
+'''
+
+TESTS = '''
+import pytest
+
+from conftest import Gain, case
+from pytest_stability import stable
+
+FAST = dict(eps=0.02, steps=6, max_ratio=3.0, baseline=None)
+
+
+@stable(checks="worst_case", **FAST)
+def test_planted(images):
+    return case(Gain(8.0), images, "planted")
+
+
+@stable(checks=("worst_case", "structure", "samples"), details="spade", ratio_sweep=(0.2, 0.4),
+        min_recovery=0.1, **FAST)
+@pytest.mark.parametrize("gain", [1.0], ids=["<script>alert(1)</script>"])
+def test_zero_filled(images, gain):
+    return case(Gain(gain), images, "zero-filled <script>alert(2)</script>")
+'''
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """One run shared by the tests (pytester is function-scoped, so a subprocess in a module-scoped folder):
+    a failure (the planted gain) and passes, with --stability-report=report."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("html_report")
+    (path / "conftest.py").write_text(CONFTEST)
+    (path / "test_zoo.py").write_text(TESTS)
+    (path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--stability", "--stability-report=report",
+                           "-p", "no:cacheprovider", "-q"], cwd=path, capture_output=True, text=True, timeout=300)
+    return {"path": path, "dir": path / "report", "stdout": proc.stdout, "stderr": proc.stderr,
+            "rc": proc.returncode}
+
+
+def _page(report):
+    return (report["dir"] / "index.html").read_text(encoding="utf-8")
+
+
+def _results(report):
+    return json.loads((report["dir"] / "results.json").read_text())["results"]
+
+
+def test_the_run_has_a_failure_and_passes_and_prints_the_report_path_once(report):
+    out = report["stdout"]
+    assert report["rc"] == 1, out + report["stderr"]
+    assert re.search(r"1 failed, 3 passed", out), out
+    assert out.count("stability report: ") == 1
+    assert "stability report: report/index.html" in out.replace("\\", "/")
+    assert "could not write" not in report["stderr"]
+
+
+def test_every_result_is_in_the_page_and_failures_come_first(report):
+    page = _page(report)
+    results = _results(report)
+    assert len(results) == 4
+    for record in results:
+        assert html.escape(record["nodeid"], quote=True) in page
+    summary = page.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    first = summary.split('<tr class="', 2)[1]
+    assert first.startswith("fail") and "test_planted" in first
+    assert "3 stable, 1 unstable" in page
+    assert 'id="only-failures"' in page
+
+
+def test_user_strings_are_escaped(report):
+    page = _page(report)
+    assert "<script>alert" not in page  # neither the test id nor the model name comes through raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert page.count("<script>") == 1  # only the page's own filter script
+
+
+def test_the_page_needs_no_network(report):
+    page = _page(report)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert "http://" not in page and "https://" not in page
+    assert "@import" not in page
+
+
+def test_referenced_images_exist(report):
+    page = _page(report)
+    sources = re.findall(r'src="([^"]+)"', page)
+    # worst case: x, x + r, |r|, f(Ax), f(A(x + r)), |difference| (no baseline here) for two items
+    assert len(sources) >= 12
+    for src in sources:
+        assert src.startswith("figures/") and ".." not in src
+        assert (report["dir"] / src).is_file(), src
+    assert "|r| magnified ×" in page
+    assert "x + d (box marked)" in page
+
+
+def test_the_samples_plot_exists_when_matplotlib_is_installed(report):
+    page = _page(report)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "pip install pytest-stability[report]" in page
+        return
+    plots = re.findall(r'src="(figures/[^"]+-psnr\.png)"', page)
+    assert len(plots) == 1
+    assert (report["dir"] / plots[0]).stat().st_size > 1000
+
+
+def test_write_html_without_matplotlib_says_how_to_get_plots(tmp_path, monkeypatch):
+    import builtins
+
+    from pytest_stability.html_report import write_html
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    record = {"nodeid": "t.py::test[samples]", "check": "samples", "model": "m", "passed": True,
+              "explanation": "fine", "psnr": [20.0, 25.0], "baseline_psnr": None, "ratios": [0.2, 0.4],
+              "tol_db": 0.5, "trained_ratio": 0.4, "regression": []}
+    page = write_html(tmp_path, {"version": 1, "environment": {}, "results": [record]}).read_text()
+    assert "pip install pytest-stability[report]" in page
+    assert "<td>25.00</td>" in page
+
+
+def test_a_render_failure_warns_and_never_fails_the_session(pytester, monkeypatch):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_one='''
+        from conftest import Gain, case
+        from pytest_stability import stable
+
+        @stable(checks="worst_case", eps=0.02, steps=2, max_ratio=3.0, baseline=None)
+        def test_ok(images):
+            return case(Gain(1.0), images, "ok")
+    ''')
+    import pytest_stability.html_report as module
+
+    def broken(report_dir, results):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "write_html", broken)
+    result = pytester.runpytest("--stability", "--stability-report=report", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stderr.fnmatch_lines(["*could not write report*index.html*boom*"])
+    assert "stability report:" not in result.stdout.str()
+    assert (pytester.path / "report" / "results.json").is_file()
+
+
+def test_an_empty_run_and_stale_pictures(tmp_path):
+    from pytest_stability.html_report import write_html
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "0123456789ab-7.png").write_bytes(b"old")
+    (figures / "mine.png").write_bytes(b"a user's file")
+    page = write_html(tmp_path, {"version": 1, "environment": {"seed": 0}, "results": []}).read_text()
+    assert "No stability results" in page
+    assert not (figures / "0123456789ab-7.png").exists()  # pictures of an earlier run are removed
+    assert (figures / "mine.png").exists()  # other files are left alone
