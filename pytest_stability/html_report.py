@@ -38,6 +38,7 @@ tr.fail td.verdict,section.fail h2 .verdict{color:#b00;font-weight:bold}
 tr.pass td.verdict,section.pass h2 .verdict{color:#070}
 section{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 section h2{font-size:1.1em;word-break:break-all}
+td a{word-break:break-all}
 figure{display:inline-block;margin:.3em;text-align:center;vertical-align:top}
 figure img{image-rendering:pixelated;border:1px solid #ccc}
 figcaption{font-size:.85em;max-width:12em}

@@ -3,8 +3,11 @@
 import html
 import json
 import re
+import shutil
 
+import numpy as np
 import pytest
+import torch
 
 pytest_plugins = ["pytester"]
 
@@ -208,3 +211,29 @@ def test_an_empty_run_and_stale_pictures(tmp_path):
     assert "No stability results" in page
     assert not (figures / "0123456789ab-7.png").exists()  # pictures of an earlier run are removed
     assert (figures / "mine.png").exists()  # other files are left alone
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_the_page_renders_in_headless_chromium_with_its_pictures_and_plot(report, tmp_path):
+    """Render index.html as a user's browser does (headless, no network) and look at the screenshot: the
+    grey-level pictures and the plot's curve (matplotlib's default blue; the run has no baseline) must be on it."""
+    import subprocess
+
+    from PIL import Image
+
+    shot = tmp_path / "page.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,6000", f"--screenshot={shot}",
+                    (report["dir"] / "index.html").as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = torch.from_numpy(np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16).copy()).view(-1, 3)
+    grey = pixels[(pixels.max(dim=1).values - pixels.min(dim=1).values) < 4, 0]
+    assert grey.unique().numel() > 100  # the reconstructions, perturbations and differences: many grey levels
+
+    def near(rgb):
+        return int(((pixels - torch.tensor(rgb)).abs().max(dim=1).values < 20).sum())
+
+    assert near((31, 119, 180)) > 200  # the model's PSNR curve
