@@ -170,7 +170,19 @@ def _worst_case_figures(fig: _Figures, tensors: dict[str, Any], record: dict[str
         parts.append(fig.image(tensors["baseline_reconstruction"], f"{name}: g(Ax)", peak))
     if tensors.get("baseline_perturbed") is not None:
         parts.append(fig.image(tensors["baseline_perturbed"], f"{name}: g(A(x + r))", peak))
-    return '<div class="figures">' + "".join(parts) + "</div>"
+    return '<div class="figures">' + "".join(parts) + "</div>" + _growing_figures(fig, tensors, peak)
+
+
+def _growing_figures(fig: _Figures, tensors: dict[str, Any], peak: float) -> str:
+    """The paper's Fig. 1: x + r_k and f(A(x + r_k)) for the growing budgets eps_1 < eps_2 < ... of one search
+    (present on the largest eps's item when the test asked for several)."""
+    eps, inputs, outputs = (tensors.get(k) for k in ("growing_eps", "growing_inputs", "growing_reconstructions"))
+    if eps is None or inputs is None or outputs is None:
+        return ""
+    row = [fig.image(inputs[k:k + 1], f"x + r{k + 1} (eps {float(e):.3g})", peak) for k, e in enumerate(eps)]
+    row += [fig.image(outputs[k:k + 1], f"f(A(x + r{k + 1}))", peak) for k in range(len(eps))]
+    return ('<p class="note">Growing perturbations r1 &lt; r2 &lt; … of one search, on the image worst at the '
+            'largest eps:</p><div class="figures">' + "".join(row) + "</div>")
 
 
 def _structure_figures(fig: _Figures, tensors: dict[str, Any], record: dict[str, Any]) -> str:

@@ -68,6 +68,29 @@ def test_worst_case_passes_zero_filling_and_the_tv_baseline_run_as_a_model(mri, 
     assert tv.passed and tv.numbers["ratio"] < 1.5 * tv.numbers["baseline_ratio_same_perturbation"]
 
 
+@pytest.mark.parametrize("domain", ["image", "measurement"])
+def test_one_search_keeps_the_growing_perturbations_of_the_papers_fig_1(mri, images, domain, tmp_path):
+    eps = (0.005, 0.01, 0.02)
+    results = worst_case(Planted(mri, 5.0), images, mri, inputs="y", eps=eps, domain=domain, steps=8,
+                         max_ratio=100.0, baseline=None, noise_draws=0, persistence_draws=0)
+    assert all("growing_inputs" not in r.tensors for r in results[:-1])
+    grown = results[-1].tensors
+    assert grown["growing_eps"].tolist() == pytest.approx(eps)
+    assert grown["growing_inputs"].shape == grown["growing_reconstructions"].shape[:1] + (1, H, H)
+    assert grown["growing_reconstructions"].shape[0] == 3
+    b = results[-1].numbers["image"]
+    sizes = (grown["growing_inputs"] - images[b:b + 1]).flatten(1).norm(dim=1)
+    assert bool((sizes[1:] > sizes[:-1]).all())  # r1 < r2 < r3
+
+    from pytest_stability.html_report import write_html
+
+    torch.save({k: v.detach().cpu() for k, v in results[-1].tensors.items() if k != "all_perturbations"},
+               tmp_path / "item.pt")
+    record = {"nodeid": "t.py::test[worst_case-eps=0.02]", **results[-1].to_dict(), "tensors_file": "item.pt"}
+    page = write_html(tmp_path, {"version": 1, "environment": {}, "results": [record]}).read_text()
+    assert "x + r3 (eps 0.02)" in page and "f(A(x + r1))" in page
+
+
 def test_measurement_domain_worst_case(mri, images):
     r = worst_case(Planted(mri, 10.0), images, mri, inputs="y", eps=0.02, domain="measurement", steps=15,
                    max_ratio=5.0, baseline=None)[0]

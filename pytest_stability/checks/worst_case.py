@@ -121,8 +121,19 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
             limit = torch.minimum(limit, baseline_factor * ref_same.amax(dim=1))
 
     name = None if g is None else g.name
-    return [_verdict(k, f, name, pm, result, limit[k].item(), max_ratio, baseline_factor, ref_own, ref_same, ref_out,
-                     ref_clean, noise, persist) for k in range(result.ratio.shape[0])]
+    results = [_verdict(k, f, name, pm, result, limit[k].item(), max_ratio, baseline_factor, ref_own, ref_same,
+                        ref_out, ref_clean, noise, persist) for k in range(result.ratio.shape[0])]
+    if len(results) > 1:  # the paper's Fig. 1: one image under the growing perturbations r1 < r2 < ...
+        results[-1].tensors.update(_growing(pm, result))
+    return results
+
+
+def _growing(pm: PerturbationMap, res: SearchResult) -> dict[str, torch.Tensor]:
+    """x + r_k and f(A(x + r_k)) for every eps_k (increasing) on the image worst at the largest eps."""
+    b = int(torch.argmax(torch.nan_to_num(res.ratio[-1], posinf=1e300)))
+    return {"growing_eps": res.eps.detach().clone(),
+            "growing_inputs": pm.x[b:b + 1] + _image_view(pm, res.perturbations[:, b]),
+            "growing_reconstructions": res.outputs[:, b]}
 
 
 def _limits(k: int, max_ratio: float | None, baseline_factor: float | None,
