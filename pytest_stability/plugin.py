@@ -18,7 +18,7 @@ import pytest
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
 from .names import CHECKS
 from .options import OPTIONS, OptionError, check_marker, resolve
-from .session import PROPERTY, CheckSpec, StabilitySession
+from .session import PROPERTY, CheckSpec, StabilitySession, summary_row
 
 stable = pytest.mark.stable
 SESSION = pytest.StashKey[StabilitySession]()
@@ -164,6 +164,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     session = config.stash[SESSION]
     return session.header() if session.enabled else None
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
+    """Under -v, a passed or xfailed stability item's line carries its number and limit: PASSED (κ 2.41, limit
+    3.98). A failure keeps the plain FAILED (its message has the numbers), so logs parsed for "FAILED <id>" work."""
+    if report.when != "call" or config.get_verbosity() <= 0:
+        return None
+    record = next((json.loads(v) for name, v in report.user_properties if name == PROPERTY), None)
+    if record is None:
+        return None
+    _, _, metric, limit, _, _ = summary_row(record)
+    numbers = f"({metric}, limit {limit})"
+    if hasattr(report, "wasxfail"):
+        return ("xfailed", "x", (f"XFAIL {numbers}", {"yellow": True})) if report.skipped else None
+    return ("passed", ".", (f"PASSED {numbers}", {"green": True})) if report.passed else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

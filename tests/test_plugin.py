@@ -1,6 +1,7 @@
 """The pytest plugin, driven as a user drives it (pytester): options, markers, messages, summary, files, xdist."""
 
 import json
+import re
 import sys
 import textwrap
 
@@ -209,6 +210,19 @@ def test_terminal_summary_headline_and_table(project):
         "*zero-filled * worst_case eps=0.02 * κ 1 * 3 * stable",
         "*test_planted[[]worst_case-eps=0.02[]]: UNSTABLE — κ = *",
     ])
+
+
+@XDIST
+def test_verbose_lines_carry_each_items_number_and_limit(project, workers):
+    quiet = _run(project, workers, "--stability", "-k", "zero or planted or ordinary")
+    assert "PASSED (" not in quiet.stdout.str()  # no noise by default
+    result = _run(project, workers, "--stability", "-v", "-k", "zero or planted or ordinary")
+    result.assert_outcomes(passed=2, failed=1)
+    out = result.stdout.str()  # xdist writes the word before the id, plain pytest after it
+    assert re.search(r"test_zero_filled\[worst_case-eps=0.02\].*PASSED \(κ 1(\.0+)?, limit 3\)", out) or re.search(
+        r"PASSED \(κ 1(\.0+)?, limit 3\).*test_zero_filled\[worst_case-eps=0.02\]", out), out
+    assert re.search(r"FAILED (\S+::)?test_planted\[worst_case-eps=0.02\]", out), out  # a failure's word is plain
+    assert "PASSED (" not in "".join(line for line in out.splitlines() if "test_ordinary" in line)
 
 
 def test_report_header_names_torch_device_dtype_and_seed(project):
