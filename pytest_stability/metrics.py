@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["instability_ratio", "l2_norm", "nrmse", "psnr", "relative_change", "ssim"]
+__all__ = ["instability_ratio", "l2_norm", "nrmse", "psnr", "recovery", "relative_change", "ssim"]
 
 
 def l2_norm(t: torch.Tensor) -> torch.Tensor:
@@ -91,6 +91,14 @@ def instability_ratio(output_change: torch.Tensor, perturbation: torch.Tensor) -
         raise ValueError(f"instability_ratio: batch sizes differ ({output_change.shape[0]} output changes, "
                          f"{perturbation.shape[0]} perturbations).")
     return l2_norm(output_change) / l2_norm(perturbation)
+
+
+def recovery(output_change: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+    """ρ = Re⟨f(A(x + d)) − f(Ax), d⟩ / ‖d‖² per image: the share of an added detail d the reconstruction keeps
+    (1: all of it, 0: none). ``output_change`` and ``detail`` have the same batch size and number of entries."""
+    change = output_change.reshape(output_change.shape[0], -1)
+    d = detail.reshape(detail.shape[0], -1)
+    return (change.conj() * d).real.sum(-1) / (d.abs() ** 2).sum(-1)
 
 
 def _gaussian_window(sigma: float, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, float]:

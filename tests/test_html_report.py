@@ -8,44 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from projects import planted_conftest
 
 pytest_plugins = ["pytester"]
 
-CONFTEST = '''
-import pytest
-import torch
-
-from pytest_stability import Case, mri_family
-from pytest_stability.phantoms import random_ellipses
-
-H = 32
-FAMILY = mri_family((H, H), pattern="variable-density", seed=0)
-
-
-class Gain(torch.nn.Module):
-    """Zero-filling with a planted gain along one direction of range(A*): worst-case ratio = gain."""
-
-    def __init__(self, gain):
-        super().__init__()
-        op = FAMILY(0.4)
-        gen = torch.Generator().manual_seed(0)
-        u = op.adjoint(op.project(torch.randn(1, 1, H, H, dtype=torch.complex64, generator=gen))).real
-        self.register_buffer("u", u / u.norm())
-        self.gain = gain
-
-    def forward(self, z):
-        z = z.real
-        return z + (self.gain - 1) * (self.u * z).sum(dim=(1, 2, 3), keepdim=True) * self.u
-
-
-@pytest.fixture(scope="session")
-def images():
-    return random_ellipses(2, H, seed=0)
-
-
-def case(model, images, name):
-    return Case(model, FAMILY, ratio=0.4, images=images, name=name)
-'''
+CONFTEST = planted_conftest(32)
 
 TESTS = '''
 import pytest

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_stability.metrics import instability_ratio, l2_norm, nrmse, psnr, relative_change, ssim
+from pytest_stability.metrics import instability_ratio, l2_norm, nrmse, psnr, recovery, relative_change, ssim
 from pytest_stability.phantoms import shepp_logan
 
 
@@ -84,3 +84,13 @@ def test_norm_based_metrics():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_recovery_of_a_detail_against_known_values():
+    d = torch.zeros(3, 1, 4, 4, dtype=torch.complex64)
+    d[:, :, 1:3, 1:3] = 1 + 1j
+    elsewhere = torch.zeros_like(d)
+    elsewhere[:, :, 0, 0] = 5  # a change off the detail's support recovers none of it
+    change = torch.stack([0.5 * d[0], elsewhere[1], 1j * d[2]])  # half kept; none; rotated by 90°: Re⟨·,·⟩ = 0
+    assert recovery(change, d).tolist() == pytest.approx([0.5, 0.0, 0.0], abs=1e-7)
+    assert recovery(d.real, d.real).tolist() == pytest.approx([1.0, 1.0, 1.0])

@@ -43,7 +43,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from ..metrics import l2_norm
+from ..metrics import l2_norm, recovery
 from ..models import Reconstructor, as_reconstructor, frozen
 from ..search import PerturbationMap, prepare_images
 from ..strategies import Perturbation, applicable_kinds, fuzz_inputs, model_settings
@@ -221,13 +221,11 @@ class FuzzJudge:
         index = torch.arange(pm.batch)
         with torch.no_grad():
             out = pm.evaluate(z, index)
-        delta = out - pm.reference
         if detail:
-            flat_d = z.reshape(z.shape[0], -1)
-            value = (delta.reshape(z.shape[0], -1).conj() * flat_d).real.sum(-1) / (flat_d.abs() ** 2).sum(-1)
+            value = recovery(out - pm.reference, z)
         else:
             norm = l2_norm(z)
-            change = l2_norm(delta)
+            change = pm.change(out, index)
             value = torch.where(norm > 0, change / norm.clamp_min(torch.finfo(norm.dtype).tiny),
                                 torch.zeros_like(change))
             value = torch.where(torch.isfinite(change), value, torch.full_like(value, math.inf))

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..details import DEFAULT_CONTRAST, DETAIL_NAMES, Detail, make_detail
-from ..metrics import psnr, ssim
+from ..metrics import psnr, recovery, ssim
 from ..models import Reconstructor, as_reconstructor, frozen
 from ..search import prepare_images
 from .references import reference
@@ -54,9 +54,7 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
         clean = f(f.measure(x))
         xd = (x.unsqueeze(0) + ds).reshape(j * b, *x.shape[1:])
         out = f(f.measure(xd)).reshape(j, b, *clean.shape[1:])
-    delta = out - clean.unsqueeze(0)
-    flat_d = ds.reshape(j, b, -1)
-    rho = (delta.reshape(j, b, -1).conj() * flat_d).real.sum(-1) / (flat_d.abs() ** 2).sum(-1)
+    rho = recovery((out - clean.unsqueeze(0)).reshape(j * b, -1), ds.reshape(j * b, -1)).view(j, b)
     truth = x.unsqueeze(0) + ds
     box_psnr = torch.empty(j, b)
     box_ssim = torch.empty(j, b)

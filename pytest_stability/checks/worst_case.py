@@ -128,9 +128,14 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     return results
 
 
+def _worst_image(ratios: torch.Tensor) -> int:
+    """The image with the largest κ among ``ratios`` (B,); κ = ∞ counts as the largest (NaN as 0)."""
+    return int(torch.argmax(torch.nan_to_num(ratios, posinf=1e300)))
+
+
 def _growing(pm: PerturbationMap, res: SearchResult) -> dict[str, torch.Tensor]:
     """x + r_k and f(A(x + r_k)) for every eps_k (increasing) on the image worst at the largest eps."""
-    b = int(torch.argmax(torch.nan_to_num(res.ratio[-1], posinf=1e300)))
+    b = _worst_image(res.ratio[-1])
     return {"growing_eps": res.eps.detach().clone(),
             "growing_inputs": pm.x[b:b + 1] + _image_view(pm, res.perturbations[:, b]),
             "growing_reconstructions": res.outputs[:, b]}
@@ -151,7 +156,7 @@ def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: Perturbati
              limit: float, max_ratio: float | None, baseline_factor: float | None, ref_own, ref_same, ref_out,
              ref_clean, noise, persist) -> CheckResult:
     ratios = res.ratio[k]
-    b = int(torch.argmax(torch.nan_to_num(ratios, posinf=1e300)))
+    b = _worst_image(ratios)
     kappa = float(ratios[b])
     ref_ratio = None
     if ref_own is not None:
