@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .session import summary_row
+from .store import atomic_write_text
 
 __all__ = ["write_html"]
 
@@ -44,6 +45,7 @@ figure img{image-rendering:pixelated;border:1px solid #ccc}
 figcaption{font-size:.85em;max-width:12em}
 .explanation{background:#fafafa;border-left:3px solid #ccc;padding:.3em .6em}
 .note{color:#666;font-size:.9em}
+.incomplete{color:#b00;font-weight:bold}
 body.only-failures .pass{display:none}
 """
 
@@ -352,6 +354,15 @@ def _summary(ordered: list[tuple[int, dict[str, Any]]]) -> str:
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 
+def _incomplete_note(results: dict[str, Any]) -> str:
+    """A warning line for a run that did not reach its end ("complete": false): Ctrl-C, -x, a crash."""
+    if results.get("complete") is not False:
+        return ""
+    status = results.get("exitstatus")
+    how = "was stopped before its end" if status is None else f"ended early (pytest exit status {_e(status)})"
+    return f'<p class="incomplete">This run {how}: the report holds only the items that finished.</p>'
+
+
 def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
     """Render ``report_dir/index.html`` (and ``report_dir/figures/*.png``) from the JSON document ``results``
     (the dict written to results.json) and the saved tensors the records name. Returns the page's path."""
@@ -375,6 +386,7 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
         f"<style>{STYLE}</style></head><body>",
         "<h1>pytest-stability report</h1>",
         f"<p><strong>{stable} stable, {len(records) - stable} unstable</strong></p>",
+        _incomplete_note(results),
         f'<p class="note">{_e(env_text)}</p>',
         '<p><label><input type="checkbox" id="only-failures"> show only failures</label></p>',
         _summary(ordered) if records else "<p>No stability results in this run.</p>",
@@ -382,7 +394,5 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
     body += [_section(report_dir, index, record) for index, record in ordered]
     body += [f"<script>{SCRIPT}</script>", "</body></html>"]
     path = report_dir / "index.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(body) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(body) + "\n")
     return path

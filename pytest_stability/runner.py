@@ -28,7 +28,7 @@ from .checks.worst_case import baseline_worst_case, judge_perturbation
 from .loaders import load_images
 from .search import PerturbationSearch
 from .session import CheckSpec, StabilitySession
-from .store import StoreError, load_results, parse_rules, regressions
+from .store import StoreError, atomic_save, load_results, parse_rules, regressions
 
 
 def share_cores() -> None:
@@ -228,7 +228,8 @@ def _replay(ctx: _Item) -> CheckResult | None:
         stored = torch.load(path, weights_only=True)
     except Exception:  # a corrupt or foreign file is ignored (and replaced after the search)
         return None
-    if not isinstance(stored, dict) or any(stored.get(k) != v for k, v in _replay_keys(ctx).items()):
+    if (not isinstance(stored, dict) or not isinstance(stored.get("perturbation"), torch.Tensor)
+            or any(stored.get(k) != v for k, v in _replay_keys(ctx).items())):
         return None
     s = ctx.settings
     result = judge_perturbation(ctx.f, ctx.images, stored["perturbation"], eps=ctx.spec.eps, domain=s["domain"],
@@ -248,9 +249,9 @@ def _store_replay(ctx: _Item, result: CheckResult) -> None:
     if result.passed:
         path.unlink(missing_ok=True)
         return
-    torch.save({**_replay_keys(ctx), "perturbation": result.tensors["all_perturbations"].detach().cpu(),
-                "baseline_ratio": result.numbers.get("baseline_ratio"), "baseline": result.numbers.get("baseline")},
-               path)
+    atomic_save(path, {**_replay_keys(ctx), "perturbation": result.tensors["all_perturbations"].detach().cpu(),
+                       "baseline_ratio": result.numbers.get("baseline_ratio"),
+                       "baseline": result.numbers.get("baseline")})
 
 
 # -- files, comparison, message --------------------------------------------------------------------
@@ -262,7 +263,7 @@ def _save_tensors(ctx: _Item, result: CheckResult, record: dict[str, Any]) -> Pa
     folder = folder / "items"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{safe_name(ctx.item.nodeid)}.pt"
-    torch.save({k: v.detach().cpu() for k, v in result.tensors.items() if k != "all_perturbations"}, path)
+    atomic_save(path, {k: v.detach().cpu() for k, v in result.tensors.items() if k != "all_perturbations"})
     record["tensors_file"] = str(path.relative_to(ctx.session.report_dir))
     return path
 

@@ -3,14 +3,22 @@
 :class:`StabilitySession` lives in ``config.stash`` and is registered as a plugin, so it sees every test
 report: under pytest-xdist the controller receives the workers' reports with their ``user_properties``, and
 merges the records here; workers compute and never print or write the summary files. Standard library only.
+
+The JSON report (``--stability-json``, ``--stability-report``'s results.json) is rewritten after every finished
+record, atomically (a temporary file renamed over the old one), by the one process that prints the summary:
+Ctrl-C, a crashed xdist worker or even a killed pytest leaves a valid report of the items that finished. Its
+``complete`` field says whether the session ran to its end (``exitstatus``: pytest's exit code, null while the
+run is in progress or when it was killed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
+import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from .store import atomic_write_json, default_store_path, merge_results, parse_rules
+from .store import atomic_write_text, default_store_path, merge_results, parse_rules
 
 PROPERTY = "stability"
 JSON_VERSION = 1
@@ -88,9 +96,12 @@ class StabilitySession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.records: list[dict[str, Any]] = []
+        self._record_texts: list[str] = []  # the records as JSON, each encoded once (see json_text)
         self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
         self.written: list[Path] = []
         self.html_path: Path | None = None
+        self.exitstatus: int | None = None  # set when the session ends (None while running)
+        self.stopped_early = False  # -x / --maxfail ended the session before its last item
         self._environment: dict[str, Any] | None = None
 
     def _store_path(self, value: str | None) -> Path | None:
@@ -121,9 +132,11 @@ class StabilitySession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for name, value in report.user_properties:
-            if name == PROPERTY:
-                self.add(report.nodeid, json.loads(value))
+        found = [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
+        for record in found:
+            self.add(report.nodeid, record)
+        if found and self.enabled and not self.is_worker:
+            self.checkpoint()
 
     def add(self, nodeid: str, record: dict[str, Any]) -> None:
         self.records.append({"nodeid": nodeid, **record})
@@ -176,43 +189,94 @@ class StabilitySession:
             lines.append(f"stability report: {self.html_path}")
         return lines
 
-    # -- files at the end ------------------------------------------------------------------------
+    # -- files ---------------------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        """Whether the session ran every item: it ended (not killed), was not interrupted (Ctrl-C, an internal
+        error) and was not stopped early by -x / --maxfail."""
+        ended = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
+        return self.exitstatus in ended and not self.stopped_early
+
     def document(self) -> dict[str, Any]:
-        return {"version": JSON_VERSION, "environment": self.environment(), "results": self.records}
+        return {"version": JSON_VERSION, "complete": self.complete, "exitstatus": self.exitstatus,
+                "environment": self.environment(), "results": self.records}
+
+    def json_text(self) -> str:
+        """:meth:`document` as ``json.dump(indent=1, sort_keys=True)`` writes it, each record encoded only once.
+
+        The report is rewritten after every record; encoding every record each time would cost O(n²) (measured:
+        40 s over a 1000-item run), encoding the new ones and joining the texts costs about a millisecond a write.
+        """
+        self._record_texts += [textwrap.indent(json.dumps(r, indent=1, sort_keys=True, allow_nan=False), "  ")
+                               for r in self.records[len(self._record_texts):]]
+        results = "[\n" + ",\n".join(self._record_texts) + "\n ]" if self._record_texts else "[]"
+        head = json.dumps({**self.document(), "results": None}, indent=1, sort_keys=True, allow_nan=False)
+        # '\n "results"' is the top-level key: nested keys are indented further, strings hold no raw newline
+        return head.replace('\n "results": null', f'\n "results": {results}', 1) + "\n"
+
+    def json_targets(self) -> list[Path]:
+        """The JSON report files of this run: --stability-json PATH and --stability-report DIR/results.json."""
+        return [p for p in (self.json_path, self.report_dir and self.report_dir / "results.json") if p]
+
+    def _write_json(self, path: Path) -> None:
+        if self.report_dir is not None and path.parent == self.report_dir:
+            self.report_dir.mkdir(parents=True, exist_ok=True)  # the report folder is ours to make; PATH's is not
+        atomic_write_text(path, self.json_text())
+
+    def checkpoint(self) -> None:
+        """Rewrite the JSON report(s) with the records so far ("complete": false); called after each record.
+
+        A failure here is silent: the write at the end of the session tries again and warns.
+        """
+        for path in self.json_targets():
+            with contextlib.suppress(Exception):  # reported once, by finish()
+                self._write_json(path)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Note how the session ended, before the plugin's own sessionfinish hook calls :meth:`finish`
+        (pytest calls it after Ctrl-C too, with exit status INTERRUPTED)."""
+        self.exitstatus = int(exitstatus)
+        self.stopped_early = bool(session.shouldfail or session.shouldstop)
 
     def finish(self) -> None:
         """Write the JSON report(s) and the store; a failure to write warns, never fails the session."""
         self.written = []
-        targets = [p for p in (self.json_path, self.report_dir and self.report_dir / "results.json") if p]
-        for path in targets:
-            self._try(lambda p=path: atomic_write_json(p, self.document()), path)
+        for path in self.json_targets():
+            self._try(lambda p=path: self._write_json(p), path)
         if self.save_path is not None and self.records:
             self._try(lambda: merge_results(self.save_path, self.records, self.environment()), self.save_path)
         if self.report_dir is not None:
-            self._write_html()
+            self._write_html(self.document())
 
-    def _write_html(self) -> None:
+    def _write_html(self, document: dict[str, Any]) -> None:
         """DIR/index.html of --stability-report; any failure to render warns, never fails the session."""
         self.html_path = None
         path = self.report_dir / "index.html"
         try:
             from .html_report import write_html
 
-            self.html_path = write_html(self.report_dir, self.document())
+            self.html_path = write_html(self.report_dir, document)
         except Exception as exc:  # a broken picture or plot must not fail a finished test run
-            print(f"pytest-stability: could not write {path}: {exc!r}", file=sys.stderr)
-            try:
-                warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {exc!r}"), stacklevel=1)
-            except Warning:  # filterwarnings = error must not turn a broken picture into a failed session
-                pass
+            _warn_unwritten(path, repr(exc))
 
     def _try(self, write: Any, path: Path) -> None:
         try:
             write()
+        except Exception as exc:  # a missing folder, a full disk or a foreign store must not fail the test run
+            _warn_unwritten(path, str(exc) if isinstance(exc, (OSError, ValueError)) else repr(exc))
+        else:
             self.written.append(path)
-        except (OSError, ValueError) as exc:
-            warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {exc}"), stacklevel=1)
-            print(f"pytest-stability: could not write {path}: {exc}", file=sys.stderr)
+
+
+def _warn_unwritten(path: Path, why: str) -> None:
+    """Say on stderr and as a PytestWarning that ``path`` was not written; never raises (``-W error`` included:
+    the summary and the files at the end of a session must not turn a finished test run into an error)."""
+    print(f"pytest-stability: could not write {path}: {why}", file=sys.stderr)
+    try:
+        warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {why}"), stacklevel=2)
+    except Warning:  # filterwarnings = error: the message above is on stderr
+        pass
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
@@ -241,8 +305,8 @@ def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
     else:
         what = "samples"
         psnr, base_psnr = r["psnr"], r.get("baseline_psnr")
-        metric = f"PSNR {psnr[0]:.1f}→{psnr[-1]:.1f} dB"
+        metric = f"PSNR {_fmt(psnr[0], '.1f')}→{_fmt(psnr[-1], '.1f')} dB"
         limit = f"drop ≤ {_fmt(r['tol_db'], '.2f')} dB"
-        base = "-" if not base_psnr else f"{base_psnr[0]:.1f}→{base_psnr[-1]:.1f} dB"
+        base = "-" if not base_psnr else f"{_fmt(base_psnr[0], '.1f')}→{_fmt(base_psnr[-1], '.1f')} dB"
     verdict = "stable" if r["passed"] else ("REGRESSED" if r.get("regression") else "UNSTABLE")
     return (r.get("model", "?"), what, metric, limit, base, verdict)

@@ -7,7 +7,9 @@ differ in the last digits and are kept apart)::
 
 Saving merges: a partial run (``-k``, sharded CI) updates the entries it ran and keeps every other one.
 Writes are atomic (a temporary file renamed over the old one), so an interrupted run never leaves a
-half-written store. Standard library only; shared by the plugin and ``python -m pytest_stability compare``.
+half-written store; the JSON report and the saved tensors (:func:`atomic_save`) are written the same way.
+Standard library only (torch is imported inside :func:`atomic_save`); shared by the plugin and
+``python -m pytest_stability compare``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 STORE_VERSION = 1
 DEFAULT_RULES = "ratio:10%,psnr:0.5,recovery:0.1"
@@ -26,21 +30,53 @@ def default_store_path(folder: Path, device_type: str) -> Path:
     return Path(folder) / f"results-{device_type}.json"
 
 
-def atomic_write_json(path: Path, document: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder and a rename."""
+@contextmanager
+def _replacing(path: Path, mode: str) -> Iterator[IO[Any]]:
+    """A handle on a temporary file beside ``path`` that replaces ``path`` (os.replace) when the block ends.
+
+    Readers see the old file or the new one, never a half-written one; an exception (Ctrl-C included) in the
+    block removes the temporary file and leaves the old file as it was. A process killed with SIGKILL leaves its
+    temporary file (``.NAME.*.tmp``) behind, never a truncated ``path``.
+    """
     path = Path(path)
     if not path.parent.is_dir():
         raise OSError(f"folder {path.parent} does not exist; create it or choose another path")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name (e.g. {path / 'results.json'})")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a store is shared like any other file
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, sort_keys=True, allow_nan=False)
-            handle.write("\n")
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_json(path: Path, document: Any) -> None:
+    """Write JSON to ``path`` through a temporary file in the same folder and a rename."""
+    with _replacing(path, "w") as handle:
+        json.dump(document, handle, indent=1, sort_keys=True, allow_nan=False)
+        handle.write("\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and a rename."""
+    with _replacing(path, "w") as handle:
+        handle.write(text)
+
+
+def atomic_save(path: Path, data: dict[str, Any]) -> None:
+    """``torch.save(data, path)`` through a temporary file in the same folder and a rename.
+
+    ``data`` is a dict of tensors, strings and numbers, the kinds ``torch.load(path, weights_only=True)`` reads
+    back; nothing else is stored, so no loader ever needs to unpickle code.
+    """
+    import torch
+
+    with _replacing(path, "wb") as handle:
+        torch.save(data, handle)
 
 
 def _umask() -> int:

@@ -188,7 +188,8 @@ def test_reports_page_documents_every_field_and_file_of_a_real_run(pytester):
         assert not missing, f"{check} record fields missing from docs/reports.md: {missing}"
 
     # the document, its environment, and the store file
-    assert set(document) == {"version", "environment", "results"}
+    assert set(document) == {"version", "environment", "results", "complete", "exitstatus"}
+    assert document["complete"] is True and document["exitstatus"] in (0, 1)
     assert all(f"`{key}`" in text for key in document)
     missing = [key for key in document["environment"] if f'"{key}"' not in text]
     assert not missing, f"environment keys missing from the JSON example in docs/reports.md: {missing}"
