@@ -9,6 +9,7 @@ A test marked ``@stable`` returns a :class:`Case`; the plugin runs the checks on
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,13 @@ class Case:
     complex_as_channels: bool = False
     numpy: bool = False
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        ratio = self.ratio
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, numbers.Real)
+                                  or not 0 < float(ratio) <= 1):
+            raise ValueError(f"Case: ratio={ratio!r} is not a sampling ratio in (0, 1]; give the ratio the model was "
+                             "trained for (sampled / total), e.g. ratio=0.25 for 4-fold acceleration.")
 
     @property
     def family(self) -> Any:

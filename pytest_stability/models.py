@@ -24,19 +24,43 @@ parameters and restores train/eval flags, ``requires_grad`` and buffers exactly 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
+from .memory import is_out_of_memory, split_batch
 from .operators import LinearOperator, as_operator
 
 INPUT_MODES = ("naive", "y", "y,mask", "y,operator", "fastmri")
 
 
 class ModelError(RuntimeError):
-    """The model under test raised, or returned something that is not an image batch."""
+    """The model under test raised, or returned something that is not an image batch.
+
+    When the model's own exception (the ``__cause__``) shows a mismatch of conventions (numpy code handed
+    tensors, a real network handed complex images), the message ends with the setting that fixes it.
+    """
+
+    def __str__(self) -> str:
+        hint = _hint(self.__cause__)
+        return f"{super().__str__()}\n{hint}" if hint else super().__str__()
+
+
+def _hint(cause: BaseException | None) -> str | None:
+    """The Case setting that fixes a model's exception, when the exception shows which."""
+    text = str(cause)
+    if "numpy()" in text or "convert cuda" in text.lower():
+        return ("The model calls numpy on its input: hand it numpy arrays with Case(..., numpy=True) (the search is "
+                "then gradient-free), or keep it in torch.")
+    if re.search(r"complex(64|128)|Complex(Float|Double)|c10::complex", text):
+        return ("The model was given complex input (A.naive(y) and k-space are complex): for a network on real and "
+                "imaginary channels give Case(..., complex_as_channels=True); for a magnitude network wrap it, "
+                "e.g. Case(lambda z: model(z.abs()), ...).")
+    return None
 
 
 class StabilityWarning(UserWarning):
@@ -44,31 +68,75 @@ class StabilityWarning(UserWarning):
 
 
 @contextlib.contextmanager
-def frozen(model: Any) -> Iterator[None]:
-    """Use ``model`` read-only: eval mode, no gradients for its parameters, state restored bitwise after.
+def rng_preserved() -> Iterator[None]:
+    """Leave the global random number generators as they were: torch's CPU (and initialised CUDA) generators,
+    numpy's legacy global state and Python's ``random``. A model that draws noise in its forward pass (or a
+    check that draws with the global generators) must not change the random stream of the user's tests."""
+    import random
 
-    Restores every submodule's training flag, every parameter's ``requires_grad`` and every buffer's
-    values (a model may update buffers in its forward pass); parameters are never written.
-    """
-    if not isinstance(model, torch.nn.Module):
-        yield
-        return
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
+    cpu, py, legacy = torch.random.get_rng_state(), random.getstate(), np.random.get_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     try:
         yield
     finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        with torch.no_grad():
-            for b, value in buffers:
-                b.copy_(value)
+        torch.random.set_rng_state(cpu)
+        random.setstate(py)
+        np.random.set_state(legacy)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+@contextlib.contextmanager
+def frozen(model: Any) -> Iterator[None]:
+    """Use ``model`` read-only: eval mode, no gradients for its parameters, state restored bitwise after.
+
+    Restores every submodule's training flag, every parameter's ``requires_grad``, every buffer's values (a
+    model may update buffers in its forward pass, e.g. BatchNorm's running statistics or a call counter) and
+    the global random generators (:func:`rng_preserved`); parameters and their ``.grad`` are never written
+    (gradients are taken with respect to the perturbation only).
+    """
+    with rng_preserved():
+        if not isinstance(model, torch.nn.Module):
+            yield
+            return
+        modes = [(m, m.training) for m in model.modules()]
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        buffers = [(b, b.detach().clone()) for b in model.buffers()]
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for m, training in modes:
+                m.training = training
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            with torch.no_grad():
+                for b, value in buffers:
+                    b.copy_(value)
+
+
+def _check_model(model: Any) -> None:
+    """Refuse what cannot be the model under test: a class, a non-callable, weights on no or several devices."""
+    if isinstance(model, type):
+        raise TypeError(f"the model is the class {model.__name__}, not an instance: pass {model.__name__}(...) "
+                        "with its trained weights loaded.")
+    if not callable(model):
+        shown = f" {model!r}" if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") else ""
+        raise TypeError(f"the model must be an nn.Module or a callable, got {type(model).__name__}{shown}; load the "
+                        "network first (e.g. torch.load(path, weights_only=False), or build it and "
+                        "load_state_dict).")
+    if not isinstance(model, torch.nn.Module):
+        return
+    devices = sorted({str(t.device) for t in (*model.parameters(), *model.buffers())})
+    if len(devices) > 1:
+        raise ValueError(f"the model's parameters are on several devices ({', '.join(devices)}); move it to one "
+                         "with model.to(device) (the measurements go to its device).")
+    if devices == ["meta"]:
+        raise ValueError("the model's parameters are on the meta device: they hold no values (the model was "
+                         "built without weights, e.g. under torch.device('meta')); materialise them with "
+                         "model.to_empty(device='cpu') and load_state_dict(...) before the test.")
 
 
 def _to_channels(t: Any) -> Any:
@@ -98,21 +166,30 @@ class Reconstructor:
     ``device`` and ``dtype`` default to those of the model's first parameter (CPU, float32 for
     callables without parameters); measurements are moved there before the model sees them.
     ``numpy=True`` hands the model numpy arrays (for ONNX runtime or numpy code); such a model has no
-    gradient, and the worst-case search then falls back to a gradient-free method.
+    gradient, and the worst-case search then falls back to a gradient-free method. ``max_batch``: the most
+    inputs one model call carries (larger batches run in chunks; see :mod:`pytest_stability.memory`).
     """
 
     def __init__(self, model: Any, operator: Any, *, inputs: str | Callable = "naive",
                  complex_as_channels: bool = False, numpy: bool = False, name: str | None = None,
-                 device: torch.device | str | None = None, image_shape: tuple[int, int] | None = None):
-        if not callable(model):
-            raise TypeError(f"the model must be an nn.Module or a callable, got {type(model).__name__}.")
+                 device: torch.device | str | None = None, image_shape: tuple[int, int] | None = None,
+                 max_batch: int | None = None):
+        _check_model(model)
         if not callable(inputs) and inputs not in INPUT_MODES:
-            raise ValueError(f"inputs={inputs!r} is not one of {INPUT_MODES} (or a callable (y, A) -> args).")
+            close = difflib.get_close_matches(str(inputs), INPUT_MODES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            raise ValueError(f"inputs={inputs!r} is not one of {', '.join(INPUT_MODES)} or a callable (y, A) -> "
+                             f"args{hint}")
         self.model = model
         self.operator: LinearOperator = as_operator(operator, image_shape)
         self.inputs = inputs
         self.complex_as_channels = complex_as_channels
         self.numpy = numpy
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch must be a whole number >= 1 (the most inputs per model call) or None, got "
+                             f"{max_batch!r}.")
+        self.max_batch = max_batch
+        self._fits: int | None = None
         self.name = name or getattr(model, "__name__", None) or type(model).__name__
         param = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
         self.device = torch.device(device) if device is not None else (param.device if param is not None
@@ -162,12 +239,27 @@ class Reconstructor:
 
     # -- the reconstruction ----------------------------------------------------------------------
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        """x̂ = f(y), (B, C, H, W), on the model's device; errors name what the model did wrong."""
+        """x̂ = f(y), (B, C, H, W), on the model's device; errors name what the model did wrong.
+
+        A batch larger than ``max_batch``, or one the model runs out of memory on, is evaluated in chunks
+        (:func:`~pytest_stability.memory.split_batch`); gradients flow through the chunks alike.
+        """
         y = y.to(self.device)
+        limits = [n for n in (self.max_batch, self._fits) if n is not None]
+        return split_batch(lambda s: self._evaluate(y[s]), y.shape[0], torch.cat, limit=min(limits, default=None),
+                           what=f"model {self.name!r}", remember=self._remember)
+
+    def _remember(self, size: int) -> None:
+        """The batch size the model fitted in after running out of memory: later calls start there."""
+        self._fits = size
+
+    def _evaluate(self, y: torch.Tensor) -> torch.Tensor:
         args = self.model_inputs(y)
         try:
             out = self.model(*args)
         except Exception as exc:  # any failure inside user code is reported as the model's
+            if is_out_of_memory(exc):
+                raise
             raise ModelError(f"model {self.name!r} raised {type(exc).__name__}: {exc}") from exc
         return self._check_output(out, y.shape[0])
 
@@ -175,8 +267,13 @@ class Reconstructor:
         if isinstance(out, np.ndarray):
             out = torch.from_numpy(out).to(self.device)
         if not isinstance(out, torch.Tensor):
-            raise ModelError(f"model {self.name!r} returned a {type(out).__name__}, not a tensor; wrap it so it "
-                             "returns the reconstructed images (B, C, H, W).")
+            raise ModelError(self._not_a_tensor(out))
+        if not (out.is_floating_point() or out.is_complex()):
+            raise ModelError(f"model {self.name!r} returned {out.dtype} images; reconstructions must be floating "
+                             "point (or complex): drop the rounding or cast with .float().")
+        if out.is_complex() and not self.complex_as_channels and not self.operator.domain_is_complex:
+            raise ModelError(f"model {self.name!r} returned {str(out.dtype).replace('torch.', '')} images, but "
+                             f"{type(self.operator).__name__} reconstructs real images; return x.real (or x.abs()).")
         if out.dim() == 3:
             out = out.unsqueeze(1)
         if self.complex_as_channels and not out.is_complex():
@@ -190,6 +287,21 @@ class Reconstructor:
                              f"{self.operator.image_shape[0]}, {self.operator.image_shape[1]}) images.")
         return out
 
+    def _not_a_tensor(self, out: Any) -> str:
+        """What to say when the model returned ``out``, which is not a tensor."""
+        start = f"model {self.name!r} returned"
+        if out is None:
+            return f"{start} None; does its forward end with a return? It must return the images (B, C, H, W)."
+        if isinstance(out, (tuple, list)):
+            return (f"{start} a {type(out).__name__} of {len(out)}, not a tensor; if the images are its first "
+                    "element, wrap the model: Case(lambda z: model(z)[0], ...).")
+        if isinstance(out, dict):
+            key = next((k for k, v in out.items() if isinstance(v, torch.Tensor)), "<key>")
+            return (f"{start} a dict with keys {list(out)}, not a tensor; wrap the model to return the images, "
+                    f"e.g. Case(lambda z: model(z)[{key!r}], ...).")
+        return (f"{start} a {type(out).__name__}, not a tensor; wrap it so it returns the reconstructed images "
+                "(B, C, H, W).")
+
     def with_operator(self, operator: Any) -> Reconstructor:
         """The same model and input conventions for another operator (e.g. another sampling ratio).
 
@@ -198,7 +310,7 @@ class Reconstructor:
         """
         model = self.model.with_operator(operator) if hasattr(self.model, "with_operator") else self.model
         return Reconstructor(model, operator, inputs=self.inputs, complex_as_channels=self.complex_as_channels,
-                             numpy=self.numpy, name=self.name, device=self.device)
+                             numpy=self.numpy, name=self.name, device=self.device, max_batch=self.max_batch)
 
     def measure(self, x: torch.Tensor) -> torch.Tensor:
         """y = A x for images on the model's device and precision."""
@@ -206,6 +318,18 @@ class Reconstructor:
 
     def __repr__(self) -> str:
         return f"Reconstructor({self.name!r}, inputs={self.inputs!r}, operator={self.operator!r})"
+
+
+def check_clean_output(f: Reconstructor, out: torch.Tensor, x: torch.Tensor, where: str = "") -> None:
+    """Refuse a reconstruction f(Ax) of clean data that has NaN or Inf or another channel count than x."""
+    bad = ~torch.isfinite(torch.view_as_real(out) if out.is_complex() else out)
+    if bool(bad.any()):
+        raise ModelError(f"model {f.name!r} returns NaN or Inf on the unperturbed input f(Ax){where}; the stability "
+                         "test needs a finite reconstruction of clean data. Check the input scaling.")
+    if out.shape[1] != x.shape[1]:
+        raise ModelError(f"model {f.name!r} returned {out.shape[1]} channels for images with {x.shape[1]} "
+                         f"(shape {tuple(out.shape)} for {tuple(x.shape)}); return one reconstruction per image "
+                         "channel.")
 
 
 def as_reconstructor(model: Any, operator: Any = None, **kwargs: Any) -> Reconstructor:

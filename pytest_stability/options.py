@@ -112,6 +112,10 @@ def positive_int(name: str, value: Any) -> int:
     return x
 
 
+def optional_positive_int(name: str, value: Any) -> int | None:
+    return None if _none(value) else positive_int(name, value)
+
+
 def nonnegative_int(name: str, value: Any) -> int:
     x = int(_number(name, value, int))
     if x < 0:
@@ -229,6 +233,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("fuzz", nonnegative_int, 0, "inputs the fuzz check draws with hypothesis (0: no fuzz item)"),
     Option("fuzz_kinds", fuzz_kinds, "auto", "what the fuzz check draws: auto (every kind the operator supports, and "
            "details) or some of " + ", ".join(FUZZ_KINDS)),
+    Option("max_batch", optional_positive_int, None, "the most inputs one model call may carry (a memory cap; larger "
+           "batches run in chunks, as after an out-of-memory error)"),
     Option("images", optional_text, None, "validation images: a folder or glob of PNG/JPEG/TIFF, .npy/.pt, DICOM "
            "or fastMRI .h5 files"),
 )

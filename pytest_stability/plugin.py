@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -63,11 +67,22 @@ def pytest_configure(config: pytest.Config) -> None:
     session = StabilitySession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "stability-session")
+    if session.enabled and not session.is_worker and session.json_path is not None:
+        _make_folder(session.json_path, "--stability-json")
     if session.enabled and os.environ.get("PYTEST_XDIST_WORKER"):
         # one worker per core: several multi-threaded torch processes would oversubscribe the cores
         from .runner import share_cores
 
         share_cores()
+
+
+def _make_folder(path: Path, flag: str) -> None:
+    """Create the folder a results file goes into (as --junitxml does), or refuse the path before any test runs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"{flag}={path}: cannot create its folder {path.parent} ({exc.strerror}); choose "
+                                "another path.") from None
 
 
 def settings_for(node: Any) -> dict[str, Any]:
@@ -141,6 +156,46 @@ def _spec(item: pytest.Item) -> CheckSpec | None:
     return spec if isinstance(spec, CheckSpec) else None
 
 
+def _frames(tb: TracebackType | None, root: Path) -> list[str]:
+    """The frames of ``tb`` in the user's files (not in pytest-stability, torch or pytest), innermost last."""
+    hidden = [Path(__file__).parent, *(Path(m.__file__).parent for m in map(sys.modules.get, ("torch", "_pytest",
+                                                                                              "pluggy")) if m)]
+    lines = []
+    for frame in traceback.extract_tb(tb):
+        path = Path(frame.filename)
+        if any(path.is_relative_to(h) for h in hidden):
+            continue
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        lines.append(f'  File "{shown}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line}")
+    return lines
+
+
+def _input_error(exc: BaseException, root: Path) -> str | None:
+    """What to show for an error in the user's input, without the library's traceback; None for anything else.
+
+    The user's input is at fault when the model raised (a ModelError: its own frames are shown), when the library
+    refused an argument or ran out of memory on one image (a ValueError, TypeError or MemoryError raised by
+    pytest-stability itself, not deeper inside torch: those keep their traceback) or when a warnings filter
+    turned one of its warnings into an error.
+    """
+    from .models import ModelError
+
+    if isinstance(exc, ModelError):
+        where = _frames(exc.__cause__.__traceback__, root) if exc.__cause__ is not None else []
+        return "\n".join([str(exc), *(["the model failed here, in your code:", *where] if where else [])])
+    if isinstance(exc, Warning):
+        return (f"{type(exc).__name__}: {exc}\n(a warnings filter turned this warning into an error; allow it "
+                f"with -W 'default::{type(exc).__module__}.{type(exc).__name__}' if the verdict may stand)")
+    innermost = traceback.extract_tb(exc.__traceback__)[-1:]
+    if not isinstance(exc, (ValueError, TypeError, MemoryError)) or not innermost or not Path(
+            innermost[0].filename).is_relative_to(Path(__file__).parent):
+        return None
+    where = _frames(exc.__traceback__, root)
+    return "\n".join([str(exc), *(["raised for this call in your code:", *where] if where else [])])
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     spec = _spec(pyfuncitem)
@@ -149,9 +204,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     from .runner import run_item
 
     argnames = pyfuncitem._fixtureinfo.argnames
-    case = pyfuncitem.obj(**{a: pyfuncitem.funcargs[a] for a in argnames})
-    settings = settings_for(pyfuncitem)
-    outcome = run_item(pyfuncitem, spec, case, settings, pyfuncitem.config.stash[SESSION])
+    try:
+        case = pyfuncitem.obj(**{a: pyfuncitem.funcargs[a] for a in argnames})
+        settings = settings_for(pyfuncitem)
+        outcome = run_item(pyfuncitem, spec, case, settings, pyfuncitem.config.stash[SESSION])
+    except Exception as exc:
+        message = _input_error(exc, pyfuncitem.config.rootpath)
+        if message is None:
+            raise
+        pytest.fail(message, pytrace=False)
     if outcome.record is not None:
         pyfuncitem.user_properties.append((PROPERTY, json.dumps(outcome.record)))
     if outcome.skip:

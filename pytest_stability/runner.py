@@ -62,7 +62,7 @@ def model_hash(model: Any) -> str:
     if isinstance(model, torch.nn.Module):
         for name, tensor in model.state_dict().items():
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     else:
         digest.update(getattr(model, "__qualname__", repr(type(model))).encode())
     return digest.hexdigest()[:16]
@@ -73,7 +73,7 @@ def fingerprint(operator: Any, images: torch.Tensor, *extra: Any) -> str:
     digest = hashlib.sha1(repr((operator, extra)).encode())
     for t in (images, *(getattr(operator, a, None) for a in ("mask", "coil_maps", "angles"))):
         if isinstance(t, torch.Tensor):
-            digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -85,6 +85,8 @@ class _Item:
         self.device = session.worker_device()
         self.model = self._placed(case.model)
         self.f = case.reconstructor(device=self.device, model=self.model)
+        if settings["max_batch"] is not None:
+            self.f.max_batch = settings["max_batch"]
         self.images = self._images()
         self.key = group_key(item, spec)
         self.seed = session.seed
@@ -302,10 +304,11 @@ def _message(ctx: _Item, result: CheckResult, saved: Path | None, reasons: list[
     elif ctx.spec.check == "fuzz":
         lines.append(f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, eps={max(s['eps']):g}, "
                      f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}, "
-                     f"min_recovery={s['min_recovery']}, seed={n['fuzz_seed']}")
+                     f"min_recovery={s['min_recovery']}, "
+                     f"seed={'none (fresh inputs each run)' if n['fuzz_seed'] is None else n['fuzz_seed']}")
     else:
         lines.append(f"  settings: ratio_sweep={s['ratio_sweep']}, tol_db={s['tol_db']}, "
-                     f"min_gain_db={s['min_gain_db']}, baseline={s['baseline']}")
+                     f"min_gain_db={s['min_gain_db']}, baseline={s['baseline']}, seed={ctx.seed}")
     if saved is not None:
         lines.append(f"  perturbation and reconstructions saved to {saved}")
     elif ctx.session.report_dir is None:

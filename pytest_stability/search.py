@@ -48,8 +48,9 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from .memory import split_batch
 from .metrics import l2_norm
-from .models import ModelError, Reconstructor, StabilityWarning, as_reconstructor, frozen
+from .models import Reconstructor, StabilityWarning, as_reconstructor, check_clean_output, frozen
 from .names import DOMAINS, MODES
 from .operators.base import complex_dtype
 
@@ -102,10 +103,7 @@ class PerturbationMap:
             out = self.evaluate(zero, torch.arange(x.shape[0]))
         self.differentiable = out.requires_grad
         self.reference = out.detach()
-        bad = ~torch.isfinite(torch.view_as_real(self.reference) if self.reference.is_complex() else self.reference)
-        if bool(bad.any()):
-            raise ModelError(f"model {f.name!r} returns NaN or Inf on the unperturbed input f(Ax); the stability "
-                             "test needs a finite reconstruction of clean data. Check the input scaling.")
+        check_clean_output(f, self.reference, x)
         self.scale = l2_norm(x if domain == "image" else self.y)
         if bool((self.scale == 0).any()):
             raise ValueError(f"image(s) {torch.nonzero(self.scale == 0).flatten().tolist()} have "
@@ -115,6 +113,13 @@ class PerturbationMap:
     @property
     def batch(self) -> int:
         return self.x.shape[0]
+
+    def subset(self, images: slice) -> PerturbationMap:
+        """The same map for a slice of the images, without evaluating f(Ax) again; counts are shared."""
+        sub = object.__new__(PerturbationMap)
+        sub.__dict__.update(self.__dict__)
+        sub.x, sub.y, sub.reference, sub.scale = (t[images] for t in (self.x, self.y, self.reference, self.scale))
+        return sub
 
     def template(self) -> torch.Tensor:
         """The space the perturbation lives in: images x, or measurements y."""
@@ -196,6 +201,24 @@ class SearchResult:
                    relative_output_change=(change / l2_norm(pm.reference)[index]).view(shape).cpu(),
                    evaluations=dict(pm.counts), history=history, nonfinite=(~finite).view(shape).cpu(), **kwargs)
 
+    @classmethod
+    def concat(cls, parts: list[SearchResult]) -> SearchResult:
+        """One result from the results of consecutive chunks of the images (a split batch)."""
+        first = parts[0]
+
+        def cat(name: str, dim: int) -> torch.Tensor | None:
+            values = [getattr(p, name) for p in parts]
+            return None if values[0] is None else torch.cat(values, dim=dim)
+
+        per_image = {name: cat(name, 1) for name in (
+            "perturbations", "outputs", "ratio", "perturbation_norm", "relative_perturbation", "output_change",
+            "relative_output_change", "history", "nonfinite", "stopped_early")}
+        eps = per_image["relative_perturbation"].median(dim=1).values if first.mode == "faithful" else first.eps
+        return cls(domain=first.domain, mode=first.mode, eps=eps, reference=cat("reference", 0),
+                   sigma1=cat("sigma1", 0), evaluations=dict(parts[-1].evaluations), seed=first.seed,
+                   steps=first.steps, gradient_free=first.gradient_free,
+                   notes=[*first.notes, f"searched in {len(parts)} chunks of images (memory)"], **per_image)
+
     def worst(self) -> tuple[int, int]:
         """(k, b) of the largest ratio."""
         flat = int(torch.argmax(torch.nan_to_num(self.ratio, posinf=1e300)))
@@ -273,6 +296,13 @@ class PerturbationSearch:
         """Search on a prepared :class:`PerturbationMap` (the caller keeps the model frozen)."""
         if pm.domain != self.domain:
             raise ValueError(f"the perturbation map is in the {pm.domain} domain but the search in the {self.domain}.")
+        per_image = 1 if self.mode == "faithful" else len(self.eps) * self.restarts
+        limit = None if pm.f.max_batch is None else max(1, pm.f.max_batch // per_image)
+        return split_batch(lambda s: self._search(pm if s == slice(0, pm.batch) else pm.subset(s)), pm.batch,
+                           SearchResult.concat, limit=limit, inputs_per_item=per_image,
+                           what=f"the worst-case search of model {pm.f.name!r}")
+
+    def _search(self, pm: PerturbationMap) -> SearchResult:
         if self.mode == "faithful":
             return self._faithful(pm)
         if self.mode == "gradient-free" or not pm.differentiable:
@@ -493,9 +523,17 @@ class PerturbationSearch:
 
 
 def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
-    """Images as (B, C, H, W) on the model's device and precision; clear errors for anything else."""
+    """Images as (B, C, H, W) on the model's device and precision; clear errors for anything else.
+
+    Refused: another rank or size than the operator's (B, C, H, W), integer dtypes, complex images for an
+    operator of real images (CT), NaN or Inf, and images that are all zero or constant (no structure to
+    perturb; ‖x‖ = 0 leaves a relative budget eps·‖x‖ empty).
+    """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, C, H, W), got {type(images).__name__}.")
+        fix = {"ndarray": "torch.from_numpy(x)", "list": "torch.stack(x)", "tuple": "torch.stack(x)"}
+        how = fix.get(type(images).__name__, "torch.as_tensor(x)")
+        raise TypeError(f"images must be a torch.Tensor (B, C, H, W), got {type(images).__name__}; convert with "
+                        f"{how}.")
     if images.dim() == 2:
         images = images.view(1, 1, *images.shape)
     if images.dim() != 4:
@@ -507,9 +545,35 @@ def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
                          f"{f.operator.image_shape[0]}, {f.operator.image_shape[1]}){hint}.")
     if not (images.is_floating_point() or images.is_complex()):
         raise TypeError(f"images have dtype {images.dtype}; give float or complex images (x.float()).")
+    if images.is_complex() and not f.operator.domain_is_complex:
+        raise ValueError(f"images are {str(images.dtype).replace('torch.', '')} but {type(f.operator).__name__} "
+                         "measures real images; pass x.real (or x.abs()).")
+    _check_content(images)
     dtype = complex_dtype(f.dtype) if images.is_complex() else f.dtype
-    images = images.to(device=f.device, dtype=dtype)
-    finite = torch.isfinite(torch.view_as_real(images) if images.is_complex() else images)
-    if not bool(finite.all()):
-        raise ValueError("images contain NaN or Inf; clean the test images first.")
-    return images
+    return images.to(device=f.device, dtype=dtype)
+
+
+def _check_content(images: torch.Tensor) -> None:
+    """Refuse images with NaN or Inf, all-zero images and constant images, naming which of the batch they are."""
+    flat = images.detach().reshape(images.shape[0], -1)
+    bad = (~torch.isfinite(torch.view_as_real(flat) if flat.is_complex() else flat)).reshape(flat.shape[0], -1)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        raise ValueError(f"images {_which(bad.any(dim=1))} contain NaN or Inf ({count} pixel{'s' * (count > 1)}); "
+                         "clean them first, e.g. torch.nan_to_num(x), or drop those images.")
+    zero = (flat == 0).all(dim=1)
+    if bool(zero.any()):
+        raise ValueError(f"images {_which(zero)} are all zero (‖x‖ = 0): nothing to reconstruct, and a relative "
+                         "budget eps·‖x‖ is empty; pass images with content.")
+    constant = (flat == flat[:, :1]).all(dim=1)
+    if bool(constant.any()):
+        first = flat[int(torch.nonzero(constant)[0]), 0]
+        value = complex(first) if flat.is_complex() else float(first)
+        raise ValueError(f"images {_which(constant)} are constant (every pixel {value:g}): they hold no structure "
+                         "for a reconstruction to keep or lose; pass images with structure (validation slices, or "
+                         "pytest_stability.random_ellipses).")
+
+
+def _which(mask: torch.Tensor) -> str:
+    """Indices of the True entries of a (B,) mask, as a list for a message."""
+    return str(torch.nonzero(mask).flatten().tolist())

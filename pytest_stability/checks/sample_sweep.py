@@ -17,7 +17,7 @@ import torch
 
 from ..families import OperatorFamily
 from ..metrics import psnr, ssim
-from ..models import Reconstructor, as_reconstructor, frozen
+from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from ..operators import LinearOperator
 from ..search import prepare_images
 from .references import reference
@@ -36,9 +36,10 @@ def _check_ratios(ratios: Sequence[float]) -> list[float]:
     return ratios
 
 
-def _quality(f: Reconstructor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _quality(f: Reconstructor, x: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     with frozen(f.model), torch.no_grad():
         out = f(f.measure(x))
+    check_clean_output(f, out, x, where=f" at sampling ratio {ratio:g}")
     return psnr(out, x).cpu(), ssim(out, x).cpu(), out[:1]
 
 
@@ -59,12 +60,12 @@ def sample_sweep(model: Any, images: torch.Tensor, family: OperatorFamily | Call
     for r in ratios:
         op = family(r)
         achieved.append(family.achieved_ratio(r) if isinstance(family, OperatorFamily) else op.sampling_ratio)
-        p, s, out = _quality(f0.with_operator(op), x)
+        p, s, out = _quality(f0.with_operator(op), x, r)
         rows.append((p, s))
         recons.append(out)
         g = reference(baseline, op)
         if g is not None:
-            ref_rows.append(_quality(g, x)[:2])
+            ref_rows.append(_quality(g, x, r)[:2])
     model_psnr = torch.stack([p for p, _ in rows])  # (R, B)
     mean_psnr = model_psnr.mean(dim=1)
     mean_ssim = torch.stack([s for _, s in rows]).mean(dim=1)

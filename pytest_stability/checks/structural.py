@@ -22,7 +22,7 @@ import torch
 
 from ..details import DEFAULT_CONTRAST, DETAIL_NAMES, Detail, make_detail
 from ..metrics import psnr, recovery, ssim
-from ..models import Reconstructor, as_reconstructor, frozen
+from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from ..search import prepare_images
 from .references import reference
 from .result import CheckResult
@@ -48,12 +48,15 @@ def _wide_box(detail: Detail, shape: tuple[int, int]) -> tuple[slice, slice]:
 
 
 def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tuple[slice, slice]]) -> dict:
-    """ρ (J, B) and box PSNR/SSIM (J, B) of f for details ds (J, B, C, H, W) added to x (B, C, H, W)."""
+    """ρ (J, B), box PSNR/SSIM (J, B) and whether f(A(x + d)) is finite (J, B) for details ds (J, B, C, H, W)
+    added to x (B, C, H, W)."""
     j, b = ds.shape[:2]
     with frozen(f.model), torch.no_grad():
         clean = f(f.measure(x))
+        check_clean_output(f, clean, x)
         xd = (x.unsqueeze(0) + ds).reshape(j * b, *x.shape[1:])
         out = f(f.measure(xd)).reshape(j, b, *clean.shape[1:])
+    finite = torch.isfinite(torch.view_as_real(out) if out.is_complex() else out).reshape(j, b, -1).all(dim=2)
     rho = recovery((out - clean.unsqueeze(0)).reshape(j * b, -1), ds.reshape(j * b, -1)).view(j, b)
     truth = x.unsqueeze(0) + ds
     box_psnr = torch.empty(j, b)
@@ -63,7 +66,8 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
         a, t = out[i][..., rows, cols].abs(), truth[i][..., rows, cols].abs()
         box_psnr[i] = psnr(a, t, data_range=peak).cpu()
         box_ssim[i] = ssim(a, t, data_range=peak).cpu()
-    return {"rho": rho.cpu(), "psnr": box_psnr, "ssim": box_ssim, "out": out, "clean": clean}
+    return {"rho": rho.cpu(), "psnr": box_psnr, "ssim": box_ssim, "out": out, "clean": clean,
+            "finite": finite.cpu()}
 
 
 def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
@@ -93,10 +97,13 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
     for i, detail in enumerate(ds_list):
         rho = net["rho"][i]
         rho_g = ref["rho"][i] if ref is not None else None
+        nonfinite = ~net["finite"][i]
         lost = rho < min_recovery
         if rho_g is not None:
             lost = (lost & (rho_g >= min_recovery)) | (rho < rho_g - recovery_margin)
-        b = int(torch.argmin(torch.where(lost, rho, rho + 10.0)))  # the worst lost image, else the worst image
+        lost |= nonfinite  # NaN or Inf on x + d: unstable by definition
+        rank = torch.where(nonfinite, -torch.inf, rho)
+        b = int(torch.argmin(torch.where(lost, rank, rank + 10.0)))  # the worst lost image, else the worst image
         passed = not bool(lost.any())
         numbers: dict[str, Any] = {
             "detail": detail.name, "recovery": float(rho[b]), "min_recovery": min_recovery,
@@ -107,7 +114,7 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
             "baseline_recoveries": rho_g,
             "baseline_box_psnr": None if ref is None else float(ref["psnr"][i, b]),
             "baseline_box_ssim": None if ref is None else float(ref["ssim"][i, b]),
-            "contrast": contrast, "box": list(detail.box),
+            "contrast": contrast, "box": list(detail.box), "nonfinite_output": bool(nonfinite[b]),
         }
         tensors = {"x": x[b:b + 1], "detail": ds[i, b:b + 1], "reconstruction": net["clean"][b:b + 1],
                    "detail_reconstruction": net["out"][i, b:b + 1]}
@@ -124,6 +131,8 @@ def _explain(n: dict[str, Any], passed: bool, rho: torch.Tensor, rho_g: torch.Te
     box = f"box PSNR {n['box_psnr']:.1f} dB, SSIM {n['box_ssim']:.2f}"
     if n["baseline_box_psnr"] is not None:
         box += f" (baseline {n['baseline_box_psnr']:.1f} dB, {n['baseline_box_ssim']:.2f})"
+    if n["nonfinite_output"]:
+        return f"detail '{name}' lost on image {b}: the model returns NaN/Inf on x + d, unstable by definition"
     if not passed:
         if rho_g is not None and n["recovery"] >= min_recovery:
             return (f"detail '{name}' weakened on image {b}: ρ = {n['recovery']:.2f} is more than "

@@ -45,7 +45,8 @@ def as_mask_tensor(mask: object, image_shape: tuple[int, int] | None = None) -> 
         raise ValueError(f"mask has shape {tuple(mask.shape)} but the images are {tuple(image_shape)}; "
                          "build the mask for the image size.")
     if not bool(mask.any()):
-        raise ValueError("mask samples nothing (all zeros): an empty sampling pattern measures no data.")
+        raise ValueError("mask samples nothing (all zeros): an empty sampling pattern measures no data; build it "
+                         "with a mask function, e.g. variable_density_mask((H, W), 0.25).")
     return mask
 
 
