@@ -18,7 +18,8 @@ chosen with ``inputs``:
 way in and a (B, 2C, H, W) output back to complex (B, C, H, W), for models trained that way.
 
 The user's model is only read: :func:`frozen` puts it in eval mode with gradients off for its
-parameters and restores train/eval flags, ``requires_grad`` and buffers exactly afterwards.
+parameters and restores train/eval flags, ``requires_grad``, buffers and the global random generators exactly
+afterwards. Batches above ``max_batch``, or that run out of memory, are evaluated in chunks (:mod:`.memory`).
 """
 
 from __future__ import annotations

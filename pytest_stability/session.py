@@ -61,6 +61,32 @@ class CheckSpec:
         return specs
 
 
+def check_device(text: str) -> None:
+    """``--stability-device``: a torch device this machine has, or a usage error before any test runs (rather than
+    the same driver error in every item). Imports torch: only called when stability tests run on a device."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise pytest.UsageError(f"--stability-device={text!r} is not a torch device; give cpu, cuda, cuda:N or mps.") \
+            from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise pytest.UsageError(f"--stability-device={text}: torch {torch.__version__} sees no CUDA device (no "
+                                    "GPU, no driver, or a CPU-only build); leave the option out to run on the CPU.")
+        if device.index is not None and device.index >= count:
+            raise pytest.UsageError(f"--stability-device={text}: this machine has {count} CUDA device(s), "
+                                    f"cuda:0 … cuda:{count - 1}.")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise pytest.UsageError(f"--stability-device={text}: MPS is not available on this machine; leave the option "
+                                "out to run on the CPU.")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise pytest.UsageError(f"--stability-device={text}: pytest-stability runs on cpu, cuda or mps, not "
+                                f"{device.type}.")
+
+
 def parse_budget(text: str | None) -> tuple[int | None, float | None]:
     """``--stability-budget``: "40" caps search steps, "30s" caps seconds of searching per item."""
     if text is None:
@@ -84,6 +110,8 @@ class StabilitySession:
         self.is_worker = hasattr(config, "workerinput")
         self.seed = 0 if opt("stability_seed") is None else int(opt("stability_seed"))
         self.device = opt("stability_device")
+        if self.enabled and self.device is not None:
+            check_device(self.device)
         self.max_steps, self.max_seconds = parse_budget(opt("stability_budget"))
         self.replay_only = bool(opt("stability_replay_only"))
         self.report_dir = Path(opt("stability_report")) if opt("stability_report") else None

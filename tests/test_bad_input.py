@@ -473,6 +473,19 @@ def test_a_corrupt_compare_file_is_reported_on_the_item(one_test, pytester, stor
     assert re.search(message, report["longrepr"]), report["longrepr"]
 
 
+@pytest.mark.parametrize(("device", "message"), [
+    ("gpu", r"--stability-device='gpu' is not a torch device; give cpu, cuda, cuda:N or mps"),
+    ("cuda:99", r"--stability-device=cuda:99: (torch .* sees no CUDA device|this machine has \d+ CUDA device)"),
+    ("meta", r"--stability-device=meta: pytest-stability runs on cpu, cuda or mps, not meta"),
+], ids=["not-a-device", "missing-gpu", "meta"])
+def test_an_unusable_device_is_a_usage_error_before_any_test_runs(one_test, pytester, device, message):
+    result = pytester.runpytest("--stability", "-p", "no:cacheprovider", "--stability-device", device)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not (pytester.path / "reports.jsonl").exists()  # no test ran
+    assert re.search(message, result.stderr.str()), result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
 def test_a_json_path_in_a_missing_folder_is_created(one_test, pytester):
     result, _ = one_test("--stability-json", "out/nested/results.json")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
