@@ -95,7 +95,7 @@ def _read(path: Path) -> torch.Tensor:
 
 def _normalise(t: torch.Tensor, path: Path) -> torch.Tensor:
     t = t.to(torch.complex64 if t.is_complex() else torch.float32)
-    if not bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+    if not bool(torch.isfinite(t).all()):
         raise ImageFileError(f"{path}: contains NaN or Inf.")
     peak = t.abs().reshape(t.shape[0], -1).amax(dim=1)
     if bool((peak == 0).any()):

@@ -323,7 +323,7 @@ class Reconstructor:
 
 def check_clean_output(f: Reconstructor, out: torch.Tensor, x: torch.Tensor, where: str = "") -> None:
     """Refuse a reconstruction f(Ax) of clean data that has NaN or Inf or another channel count than x."""
-    bad = ~torch.isfinite(torch.view_as_real(out) if out.is_complex() else out)
+    bad = ~torch.isfinite(out)
     if bool(bad.any()):
         raise ModelError(f"model {f.name!r} returns NaN or Inf on the unperturbed input f(Ax){where}; the stability "
                          "test needs a finite reconstruction of clean data. Check the input scaling.")

@@ -56,13 +56,18 @@ def group_key(item: Any, spec: CheckSpec) -> str:
     return item.nodeid.replace(spec.id, "<check>", 1)
 
 
+def _update(digest: Any, t: torch.Tensor) -> None:
+    """Feed a tensor's raw bytes to ``digest`` (flattened: a 0-d tensor cannot be viewed as bytes)."""
+    digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
 def model_hash(model: Any) -> str:
     """sha1 of the model's class and weights (parameters and buffers), or of its qualified name."""
     digest = hashlib.sha1(type(model).__qualname__.encode())
     if isinstance(model, torch.nn.Module):
         for name, tensor in model.state_dict().items():
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            _update(digest, tensor)
     else:
         digest.update(getattr(model, "__qualname__", repr(type(model))).encode())
     return digest.hexdigest()[:16]
@@ -73,7 +78,7 @@ def fingerprint(operator: Any, images: torch.Tensor, *extra: Any) -> str:
     digest = hashlib.sha1(repr((operator, extra)).encode())
     for t in (images, *(getattr(operator, a, None) for a in ("mask", "coil_maps", "angles"))):
         if isinstance(t, torch.Tensor):
-            digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            _update(digest, t)
     return digest.hexdigest()[:16]
 
 

@@ -556,7 +556,7 @@ def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
 def _check_content(images: torch.Tensor) -> None:
     """Refuse images with NaN or Inf, all-zero images and constant images, naming which of the batch they are."""
     flat = images.detach().reshape(images.shape[0], -1)
-    bad = (~torch.isfinite(torch.view_as_real(flat) if flat.is_complex() else flat)).reshape(flat.shape[0], -1)
+    bad = ~torch.isfinite(flat)
     if bool(bad.any()):
         count = int(bad.sum())
         raise ValueError(f"images {_which(bad.any(dim=1))} contain NaN or Inf ({count} pixel{'s' * (count > 1)}); "

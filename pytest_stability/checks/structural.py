@@ -56,7 +56,7 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
         check_clean_output(f, clean, x)
         xd = (x.unsqueeze(0) + ds).reshape(j * b, *x.shape[1:])
         out = f(f.measure(xd)).reshape(j, b, *clean.shape[1:])
-    finite = torch.isfinite(torch.view_as_real(out) if out.is_complex() else out).reshape(j, b, -1).all(dim=2)
+    finite = torch.isfinite(out).reshape(j, b, -1).all(dim=2)
     rho = recovery((out - clean.unsqueeze(0)).reshape(j * b, -1), ds.reshape(j * b, -1)).view(j, b)
     truth = x.unsqueeze(0) + ds
     box_psnr = torch.empty(j, b)

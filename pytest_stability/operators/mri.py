@@ -138,7 +138,7 @@ class MultiCoilMRI(LinearOperator):
         check_tensor("coil_maps", coil_maps, ndim=3, trailing=self.image_shape, what=" (n_coils, H, W)")
         if n_coils is not None and coil_maps.shape[0] != n_coils:
             raise ValueError(f"coil_maps has {coil_maps.shape[0]} coils but n_coils={n_coils}.")
-        if not bool(torch.isfinite(torch.view_as_real(coil_maps.to(torch.complex128))).all()):
+        if not bool(torch.isfinite(coil_maps).all()):
             raise ValueError("coil_maps contain NaN or Inf; estimate them again or mask the background.")
         self.coil_maps = coil_maps.to(complex_dtype(coil_maps.dtype))
 
