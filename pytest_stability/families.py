@@ -7,6 +7,7 @@ more. That is what makes the paper's third test mean "the same samples plus more
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from .operators import LinearOperator, MultiCoilMRI, ParallelBeamRadon, SingleCo
 MRI_PATTERNS = {
     "variable-density": masks.variable_density_mask,
     "cartesian": masks.cartesian_mask,
+    "cartesian-equispaced": functools.partial(masks.cartesian_mask, pattern="equispaced"),
+    "cartesian-gaussian": functools.partial(masks.cartesian_mask, pattern="gaussian"),
     "radial": masks.radial_mask,
     "uniform": masks.uniform_mask,
 }

@@ -33,7 +33,7 @@ from itertools import pairwise
 
 import torch
 
-_CARTESIAN_PATTERNS = ("random", "equispaced")
+_CARTESIAN_PATTERNS = ("random", "equispaced", "gaussian")
 _ANGLE_PATTERNS = ("equispaced", "random")
 _GOLDEN_ANGLE = math.pi * (math.sqrt(5.0) - 1.0) / 2.0  # π/φ = 111.246°, Winkelmann et al. 2007
 
@@ -171,8 +171,8 @@ def _make(mask: torch.Tensor, requested: float, pattern: str, seed: int,
 
 # -- MRI patterns -------------------------------------------------------------------------------------
 def cartesian_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, center_fraction: float = 0.08,
-                   pattern: str = "random", axis: int = -1) -> SamplingMask:
-    """Cartesian line mask (fastMRI style): a fully sampled centre plus random or equispaced lines.
+                   pattern: str = "random", axis: int = -1, sigma: float = 0.15) -> SamplingMask:
+    """Cartesian line mask (fastMRI style): a fully sampled centre plus random, equispaced or Gaussian lines.
 
     Lines are indexed along ``axis`` (the phase-encode direction; axis=-1 selects columns of the (H, W)
     grid) and each line is fully sampled along the other (readout) axis, so the mask is constant along
@@ -180,7 +180,10 @@ def cartesian_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, center_
     (index n // 2, centred k-space) come first, in fastMRI's centre-block order; the other lines follow
     in a seeded random order (``pattern="random"``) or in a seeded low-discrepancy order
     (``pattern="equispaced"``: bit-reversal order of their positions after a random cyclic shift, so any
-    prefix is spread roughly evenly, with gaps at most about twice the ideal spacing). The mask at
+    prefix is spread roughly evenly, with gaps at most about twice the ideal spacing) or, for
+    ``pattern="gaussian"``, in a seeded random order weighted by a Gaussian density of the line's distance d
+    from the centre, w(d) = exp(−d² / (2 (sigma · n)²)) (DAGAN's "Gaussian 1D" masks: lines near the centre
+    are drawn first; a weighted order without replacement, E / w(d) with E ~ Exp(1), earliest first). The mask at
     ``ratio`` keeps k = round(ratio · n) lines (at least one), so its achieved ratio is k / n.
 
     Nesting: for the same shape, seed, center_fraction, pattern and axis, a higher ratio gives a
@@ -207,6 +210,13 @@ def cartesian_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, center_
     if n_others:
         if pattern == "random":
             other_rank = torch.randperm(n_others, generator=gen)
+        elif pattern == "gaussian":
+            if not _is_real(sigma) or not 0.0 < float(sigma) < math.inf:
+                raise ValueError(f"sigma must be a positive width (a fraction of the line count), got {sigma!r}.")
+            d = (others - n // 2).to(torch.float64)
+            arrival = -torch.log1p(-torch.rand(n_others, generator=gen, dtype=torch.float64))
+            weight = torch.exp(-0.5 * (d / (float(sigma) * n)) ** 2)
+            other_rank = _rank_from_order(torch.argsort(arrival / weight, stable=True))
         else:
             other_rank = _low_discrepancy_rank(n_others, int(torch.randint(n_others, (1,), generator=gen)))
         rank[others] = n_centre + other_rank

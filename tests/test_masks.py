@@ -24,6 +24,7 @@ from pytest_stability.operators.mri import SingleCoilMRI
 MAKERS = {
     "cartesian-random": lambda shape, r, seed: cartesian_mask(shape, r, seed=seed),
     "cartesian-equispaced": lambda shape, r, seed: cartesian_mask(shape, r, seed=seed, pattern="equispaced"),
+    "cartesian-gaussian": lambda shape, r, seed: cartesian_mask(shape, r, seed=seed, pattern="gaussian"),
     "cartesian-rows": lambda shape, r, seed: cartesian_mask(shape, r, seed=seed, center_fraction=0.2, axis=-2),
     "variable-density": lambda shape, r, seed: variable_density_mask(shape, r, seed=seed),
     "radial": lambda shape, r, seed: radial_mask(shape, r, seed=seed),
@@ -175,6 +176,21 @@ def test_cartesian_random_lines_are_spread_over_k_space():
     hits = torch.stack([cartesian_mask((1, 128), 0.25, seed=s, center_fraction=0.0).mask[0] for s in range(200)])
     per_quarter = hits.float().view(200, 4, 32).mean(dim=(0, 2))
     assert torch.allclose(per_quarter, torch.full((4,), 0.25), atol=0.02)
+
+
+def test_cartesian_gaussian_lines_follow_the_gaussian_density():
+    # without a forced centre, line d from the centre is drawn with frequency rising with w(d) = exp(−d²/(2σ²n²)):
+    # over many seeds the inner quarter of k-space is hit far more often than the outer quarters, and the
+    # empirical frequency falls monotonically from the centre out
+    n, sigma = 128, 0.15
+    hits = torch.stack([cartesian_mask((1, n), 0.2, seed=s, center_fraction=0.0, pattern="gaussian").mask[0]
+                        for s in range(300)]).float().mean(0)
+    d = (torch.arange(n) - n // 2).abs()
+    bands = [float(hits[(d >= lo) & (d < lo + 16)].mean()) for lo in (0, 16, 32, 48)]
+    assert all(a > b for a, b in pairwise(bands)), bands
+    assert bands[0] > 5 * bands[-1]
+    with pytest.raises(ValueError, match="sigma must be a positive width"):
+        cartesian_mask((8, 8), 0.5, pattern="gaussian", sigma=0.0)
 
 
 # -- variable density, uniform ----------------------------------------------------------------------------
@@ -343,8 +359,8 @@ def test_bad_options():
     for cf in (1.0, -0.1, 2):
         with pytest.raises(ValueError, match=r"center_fraction must be in \[0, 1\), got " + repr(cf)):
             cartesian_mask((16, 16), 0.5, center_fraction=cf)
-    with pytest.raises(ValueError, match="pattern must be one of 'random', 'equispaced', got 'gaussian'"):
-        cartesian_mask((16, 16), 0.5, pattern="gaussian")
+    with pytest.raises(ValueError, match="pattern must be one of 'random', 'equispaced', 'gaussian', got 'poisson'"):
+        cartesian_mask((16, 16), 0.5, pattern="poisson")
     with pytest.raises(ValueError, match="axis must be"):
         cartesian_mask((16, 16), 0.5, axis=2)
     with pytest.raises(ValueError, match="center_radius must be in"):
