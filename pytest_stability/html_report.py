@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .session import summary_row
+from .session import expectation_rows, margin_text, summary_row
 from .store import atomic_write_text
 
 __all__ = ["write_html"]
@@ -155,14 +155,19 @@ def _worst_case_figures(fig: _Figures, tensors: dict[str, Any], record: dict[str
         return ""
     peak = max(_peak(x), _peak(rec) if rec is not None else 0.0)  # one scale for the row; f(Ax) not clipped
     parts = [fig.image(x, "x", peak)]
+    psnr_in, psnr_clean, psnr_out = (record.get(k) for k in ("psnr_input", "psnr_clean", "psnr_perturbed"))
     if r is not None and r.shape[-2:] == x.shape[-2:]:
-        parts.append(fig.image(x + r, "x + r", peak))
+        seen = "x + r" if record.get("domain") != "measurement" else "x + A*e"
+        parts.append(fig.image(x + r, seen + (f", PSNR {_num(psnr_in, '.1f')} dB" if psnr_in is not None else ""),
+                               peak))
         r_peak = _peak(r)
         parts.append(fig.image(r, f"|r| magnified ×{peak / r_peak:.3g}", r_peak))
     if rec is not None:
-        parts.append(fig.image(rec, "f(Ax)", peak))
+        parts.append(fig.image(rec, "f(Ax)" + (f", PSNR {_num(psnr_clean, '.1f')} dB" if psnr_clean is not None
+                                                else ""), peak))
     if out is not None:
-        parts.append(fig.image(out, "f(A(x + r))", peak))
+        parts.append(fig.image(out, "f(A(x + r))" + (f", PSNR {_num(psnr_out, '.1f')} dB" if psnr_out is not None
+                                                      else ""), peak))
     if rec is not None and out is not None:
         diff = _magnitude(out - rec)
         d_peak = _peak(diff)
@@ -274,16 +279,25 @@ def _samples_table(record: dict[str, Any]) -> str:
 # -- the page --------------------------------------------------------------------------------------
 def _numbers(record: dict[str, Any]) -> str:
     check = record.get("check")
-    keys = {"worst_case": ("eps", "ratio", "limit", "baseline_ratio", "max_ratio", "baseline_factor",
-                           "relative_output_change", "psnr_clean", "psnr_perturbed", "sigma1", "domain",
-                           "search_mode", "steps"),
+    keys = {"worst_case": ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "max_ratio",
+                           "baseline_factor", "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed",
+                           "sigma1", "domain", "search_mode", "steps"),
             "fuzz": ("evaluated", "input_kind", "ratio", "limit", "baseline_ratio", "recovery", "min_recovery"),
-            "structure": ("detail", "recovery", "min_recovery", "baseline_recovery", "recovery_margin", "box_psnr",
+            "structure": ("detail", "recovery", "limit", "margin", "min_recovery", "baseline_recovery",
+                          "recovery_margin", "box_psnr",
                           "box_ssim", "baseline_box_psnr", "baseline_box_ssim", "contrast"),
-            "samples": ("trained_ratio", "worst_drop_db", "tol_db", "gain_db", "baseline_gain_db", "min_gain_db")}
-    cells = [f"<tr><th>{_e(k)}</th><td>{_e(_num(record.get(k)))}</td></tr>"
-             for k in keys.get(check, ()) if k in record]
+            "samples": ("trained_ratio", "worst_drop_db", "tol_db", "gain_db", "baseline_gain_db", "min_gain_db",
+                        "margin")}
+    cells = [f"<tr><th>{_e(k)}</th><td>{_e(margin_text(record[k]) if k == 'margin' else _num(record.get(k)))}</td>"
+             "</tr>" for k in keys.get(check, ()) if k in record]
     cells.append(f"<tr><th>model</th><td>{_e(record.get('model', '?'))}</td></tr>")
+    if record.get("image_shape"):
+        cells.append(f"<tr><th>image_shape</th><td>{_e(' × '.join(map(str, record['image_shape'])))}</td></tr>")
+    if record.get("expected"):
+        said = record["expected"] + (f" ({record['expected_note']})" if record.get("expected_note") else "")
+        cells.append(f"<tr><th>expected</th><td>{_e(said)}; the check measured {_e(record.get('check_verdict'))}"
+                     + (f"; declared mismatch: {_e(record['mismatch_reason'])}" if record.get("mismatch_reason")
+                        else "") + "</td></tr>")
     if record.get("baseline"):
         cells.append(f"<tr><th>baseline</th><td>{_e(record['baseline'])}</td></tr>")
     return '<table class="numbers">' + "".join(cells) + "</table>"
@@ -339,19 +353,43 @@ def _section(report_dir: Path, index: int, record: dict[str, Any]) -> str:
 
 
 def _summary(ordered: list[tuple[int, dict[str, Any]]]) -> str:
-    rows = ["<tr><th>test</th><th>model</th><th>check</th><th>metric</th><th>limit</th><th>baseline</th>"
-            "<th>verdict</th></tr>"]
+    rows = ["<tr><th>test</th><th>model</th><th>check</th><th>metric</th><th>limit</th><th>margin</th>"
+            "<th>baseline</th><th>verdict</th></tr>"]
     for index, record in ordered:
         try:
-            model, what, metric, limit, base, verdict = summary_row(record)
+            model, what, metric, limit, margin, base, verdict = summary_row(record)
         except (KeyError, TypeError, ValueError, IndexError):
-            model, what, metric, limit, base = record.get("model", "?"), record.get("check", "?"), "-", "-", "-"
+            model, what, metric, limit, margin, base = record.get("model", "?"), record.get("check", "?"), "-", "-", \
+                "-", "-"
             verdict = "stable" if record.get("passed") else "UNSTABLE"
         cls = "pass" if record.get("passed") else "fail"
         rows.append(f'<tr class="{cls}"><td><a href="#item-{index}">{_e(record.get("nodeid", "?"))}</a></td>'
                     f"<td>{_e(model)}</td><td>{_e(what)}</td><td>{_e(metric)}</td><td>{_e(limit)}</td>"
-                    f'<td>{_e(base)}</td><td class="verdict">{_e(verdict)}</td></tr>')
+                    f'<td>{_e(margin)}</td><td>{_e(base)}</td><td class="verdict">{_e(verdict)}</td></tr>')
     return '<table class="summary">' + "".join(rows) + "</table>"
+
+
+def _findings(records: list[dict[str, Any]]) -> str:
+    """Per network and check with a declared expectation: expected, measured, margin, agreement (and why not)."""
+    rows = expectation_rows(records)
+    if not rows:
+        return ""
+    head = ("<tr><th>model</th><th>image</th><th>check</th><th>expected</th><th>measured</th><th>margin</th>"
+            "<th>agrees</th></tr>")
+    body = []
+    for f in rows:
+        shape = "×".join(str(n) for n in f["image_shape"] or []) or "-"
+        note = f' <span class="note">({_e(f["expected_note"])})</span>' if f["expected_note"] else ""
+        cls = "pass" if f["agrees"] else "fail"
+        body.append(f'<tr class="{cls}"><td>{_e(f["model"])}</td><td>{_e(shape)}</td><td>{_e(f["check"])}</td>'
+                    f'<td>{_e(f["expected"])}{note}</td><td>{_e(f["measured"])}</td><td>{_e(f["margin_text"])}</td>'
+                    f'<td>{_e(f["agrees_text"])}</td></tr>')
+    agree = sum(f["agrees"] for f in rows)
+    return (f"<h2>Expected findings: {agree} of {len(rows)} checks as declared</h2>"
+            '<p class="note">Per network and check: the finding declared before measuring (expect=), the check\'s '
+            "verdict (unstable when any of its items is), the margin of its item closest to (or furthest past) its "
+            "limit, relative to the limit, and whether the run agrees. A margin within ±10 % is fragile.</p>"
+            f'<table class="summary">{head}{"".join(body)}</table>')
 
 
 def _incomplete_note(results: dict[str, Any]) -> str:
@@ -389,6 +427,7 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
         _incomplete_note(results),
         f'<p class="note">{_e(env_text)}</p>',
         '<p><label><input type="checkbox" id="only-failures"> show only failures</label></p>',
+        _findings(records),
         _summary(ordered) if records else "<p>No stability results in this run.</p>",
     ]
     body += [_section(report_dir, index, record) for index, record in ordered]

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .expectations import ExpectationError, parse_expect, parse_mismatch
 from .names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
 
 
@@ -187,6 +188,24 @@ def optional_text(name: str, value: Any) -> str | None:
     return value
 
 
+def _declared(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """The option parser of a declaration (see expectations.py): None when unset, its errors as OptionError."""
+
+    def parser(name: str, value: Any) -> Any:
+        if _none(value):
+            return None
+        try:
+            return parse(name, value)
+        except ExpectationError as exc:
+            raise OptionError(str(exc)) from None
+
+    return parser
+
+
+expect = _declared(parse_expect)  # {check: (finding, source)}: the finding expected of each check
+mismatch = _declared(parse_mismatch)  # {check: why}: checks whose verdict is known to differ from expect
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: marker keyword ``name``, command line ``--stability-<cli>``, ini ``stability_<name>``."""
@@ -235,6 +254,11 @@ OPTIONS: tuple[Option, ...] = (
            "details) or some of " + ", ".join(FUZZ_KINDS)),
     Option("max_batch", optional_positive_int, None, "the most inputs one model call may carry (a memory cap; larger "
            "batches run in chunks, as after an out-of-memory error)"),
+    Option("expect", expect, None, "the finding expected of each check, declared before it is measured: "
+           "worst_case=unstable; structure=stable (an unstable check that is expected xfails; a verdict that differs "
+           "fails)"),
+    Option("mismatch", mismatch, None, "checks whose verdict is known to differ from expect, with the reason: "
+           "worst_case=why (the item ends as expected and the reports show the reason)"),
     Option("images", optional_text, None, "validation images: a folder or glob of PNG/JPEG/TIFF, .npy/.pt, DICOM "
            "or fastMRI .h5 files"),
 )
@@ -298,4 +322,11 @@ def resolve(marker: dict[str, Any], cli: Callable[[str], Any], ini: Callable[[st
             raise OptionError(f"checks (from {sources['checks']}) includes 'samples', which needs ratio_sweep: the "
                               "sampling ratios to sweep, e.g. @stable(ratio_sweep=(0.15, 0.25, 0.33, 0.5)).")
         values["checks"] = tuple(c for c in values["checks"] if c != "samples")
+    declared = values["expect"] or {}
+    if set(declared) - set(values["checks"]):
+        raise OptionError(f"expect names {', '.join(sorted(set(declared) - set(values['checks'])))}, which this test "
+                          f"does not run (checks: {', '.join(values['checks'])}).")
+    if set(values["mismatch"] or {}) - set(declared):
+        raise OptionError(f"mismatch names {', '.join(sorted(set(values['mismatch']) - set(declared)))} without an "
+                          "expectation for it: a mismatch is declared against expect={check: ...}.")
     return values

@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stable(**options): a pytest-stability test; the test returns a Case and is "
                                        "expanded into one item per check (see pytest_stability docs)")
+    if not config.pluginmanager.hasplugin("xdist"):  # stability items carry it; xdist registers it itself
+        config.addinivalue_line("markers", "xdist_group(name): the xdist group of an item (--dist loadgroup)")
     session = StabilitySession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "stability-session")
@@ -141,6 +143,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker("stable") is not None:
                 item.add_marker(skip)
         return
+    for item in items:  # with --dist loadgroup, xdist keeps the items of one test (one shared search) together
+        spec = _spec(item)
+        if spec is not None:
+            item.add_marker(pytest.mark.xdist_group(name=item.nodeid.replace(spec.id, "<check>", 1)))
     if config.getoption("stability_only"):
         keep = [i for i in items if i.get_closest_marker("stable") is not None]
         dropped = [i for i in items if i.get_closest_marker("stable") is None]
@@ -217,6 +223,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pyfuncitem.user_properties.append((PROPERTY, json.dumps(outcome.record)))
     if outcome.skip:
         pytest.skip(outcome.message)
+    if outcome.xfail:
+        pytest.xfail(outcome.message)
     if not outcome.passed:
         pytest.fail(outcome.message, pytrace=False)
     return True
@@ -235,7 +243,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     record = next((json.loads(v) for name, v in report.user_properties if name == PROPERTY), None)
     if record is None:
         return None
-    _, _, metric, limit, _, _ = summary_row(record)
+    _, _, metric, limit, _, _, _ = summary_row(record)
     numbers = f"({metric}, limit {limit})"
     if hasattr(report, "wasxfail"):
         return ("xfailed", "x", (f"XFAIL {numbers}", {"yellow": True})) if report.skipped else None

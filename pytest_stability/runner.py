@@ -25,6 +25,7 @@ from .case import Case
 from .checks import CheckResult, fuzz, sample_sweep, structural, worst_case
 from .checks.references import is_differentiable_baseline
 from .checks.worst_case import baseline_worst_case, judge_perturbation
+from .expectations import judge
 from .loaders import load_images
 from .search import PerturbationSearch
 from .session import CheckSpec, StabilitySession
@@ -39,10 +40,14 @@ def share_cores() -> None:
 
 @dataclass
 class Outcome:
+    """How the item ends: passed, or failed with ``message``; ``xfail``: an expected instability (see
+    :mod:`.expectations`); ``skip`` with ``message`` as the reason."""
+
     passed: bool
     message: str = ""
     record: dict[str, Any] | None = None
     skip: bool = False
+    xfail: bool = False
 
 
 def safe_name(nodeid: str) -> str:
@@ -150,15 +155,31 @@ def run_item(item: Any, spec: CheckSpec, case: Any, settings: dict[str, Any], se
             baseline=settings["baseline"])})[spec.detail]
     else:
         result = ctx.cached("samples", lambda: _samples(ctx))
-    record = {**result.to_dict(), "id": spec.id, "seed": ctx.seed}
+    judgement = judge(spec.check, result.passed, _check_passed(ctx, result, replay is not None),
+                      settings["expect"], settings["mismatch"])
+    record = {**result.to_dict(), "id": spec.id, "seed": ctx.seed, "image_shape": list(ctx.images.shape[-2:]),
+              **judgement.fields}
     saved = _save_tensors(ctx, result, record)
     if spec.check == "worst_case" and replay is None:
         _store_replay(ctx, result)
     reasons = _compare(ctx, record)
     passed = result.passed and not reasons
     record.update(passed=passed, regression=reasons)
-    message = "" if passed else _message(ctx, result, saved, reasons)
-    return Outcome(passed, message, record)
+    if reasons or judgement.outcome == "fail" or (judgement.outcome == "pass" and not passed):
+        lead = f"{judgement.message}\n" if judgement.message and judgement.outcome == "fail" else ""
+        return Outcome(False, lead + _message(ctx, result, saved, reasons), record)
+    if judgement.outcome == "xfail":
+        return Outcome(False, f"{judgement.message}: {result.explanation}", record, xfail=True)
+    return Outcome(True, "", record)
+
+
+def _check_passed(ctx: _Item, result: CheckResult, replayed: bool) -> bool:
+    """The verdict of the item's whole check: stable when every item of the check in this test is (all its eps,
+    all its details). A replayed worst case is unstable, whatever the other eps find."""
+    group = {"worst_case": "worst_case", "structure": "structure"}.get(ctx.spec.check)
+    if group is None or replayed or (ctx.key, group) not in ctx.session.cache:
+        return result.passed
+    return all(r.passed for r in ctx.session.cache[(ctx.key, group)].values())
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -168,20 +189,67 @@ def _worst_case(ctx: _Item) -> CheckResult:
     def run() -> dict[float, CheckResult]:
         search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
                                     time_limit=ctx.session.max_seconds)
-        baseline_ratios = None
+        baseline_ratios, reused = None, None
         if s["baseline_attack"] and is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
-            # models sharing an operator and images share the baseline's own worst case: search it once
-            key = ("baseline", fingerprint(ctx.f.operator, ctx.images, s["baseline"], search))
-            if key not in ctx.session.cache:
-                ctx.session.cache[key] = baseline_worst_case(s["baseline"], ctx.f.operator, ctx.images, search)
-            baseline_ratios = ctx.session.cache[key]
+            baseline_ratios, reused = _baseline_ratios(ctx, s["baseline"], search)
         results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
                              baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios,
                              attack_baseline=s["baseline_attack"])
+        for r in results:
+            r.numbers["baseline_reused"] = reused
+            if reused:
+                r.explanation += f" (the {r.numbers['baseline']}'s own worst case was reused from {reused})"
         return {r.numbers["eps"]: r for r in results}
 
     by_eps = ctx.cached("worst_case", run)
     return by_eps[min(by_eps, key=lambda e: abs(e - ctx.spec.eps))]
+
+
+def _baseline_ratios(ctx: _Item, baseline: str, search: PerturbationSearch) -> tuple[torch.Tensor, str | None]:
+    """The built-in baseline's own worst-case ratios (K, B), and where they were reused from: None (searched now),
+    "this run" (another test with the same operator and images) or "pytest's cache" (an earlier run).
+
+    They are a pure function of the operator, the images and the search settings, so models sharing an operator
+    and images share them within a run (the session cache), and runs share them through pytest's cache folder
+    (``.pytest_cache/d/stability-baseline``), keyed by a hash of exactly those, of the device type and of the
+    source of the code that computes them (a changed solver or search never reuses an old number). A search with
+    a time limit is not deterministic and is never stored.
+    """
+    key = fingerprint(ctx.f.operator, ctx.images, baseline, search, torch.__version__,
+                      ctx.images.device.type if ctx.device is None else torch.device(ctx.device).type, _code_hash())
+    if ("baseline", key) in ctx.session.cache:
+        return ctx.session.cache[("baseline", key)]
+    cache = getattr(ctx.item.config, "cache", None)
+    path = Path(cache.mkdir("stability-baseline")) / f"{key}.pt" if cache is not None else None
+    stored = None
+    if path is not None and path.is_file():
+        try:
+            stored = torch.load(path, weights_only=True)
+        except Exception:  # a corrupt or foreign file: search again and replace it
+            stored = None
+    expected = (len(search.eps), ctx.images.shape[0])
+    reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
+    if not reused:
+        stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
+        if path is not None and search.time_limit is None:
+            atomic_save(path, stored.detach().cpu())
+    ctx.session.cache[("baseline", key)] = (stored, "pytest's cache" if reused else "this run")
+    return stored, "pytest's cache" if reused else None
+
+
+_CODE: list[str] = []
+
+
+def _code_hash() -> str:
+    """sha1 of the source of the baselines, the operators, the search and the worst-case check (computed once)."""
+    if not _CODE:
+        root = Path(__file__).parent
+        digest = hashlib.sha1()
+        for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), root / "search.py",
+                            root / "checks" / "worst_case.py", root / "checks" / "references.py"]):
+            digest.update(path.read_bytes())
+        _CODE.append(digest.hexdigest()[:16])
+    return _CODE[0]
 
 
 def _fuzz(ctx: _Item) -> CheckResult:

@@ -7,6 +7,7 @@ the order the tests run in, and whether the first run wrote a replay store (both
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -91,6 +92,15 @@ def _numbers_equal(a, b, path: str = "") -> None:
         assert a == b, f"{path}: {a!r} != {b!r}"
 
 
+def _without_provenance(record: dict) -> dict:
+    """The record without where the baseline's worst case came from: the test that searched it first differs
+    with the order (the numbers do not)."""
+    record = {k: v for k, v in record.items() if k != "baseline_reused"}
+    record["explanation"] = re.sub(r" \(the [^;]*?'s own worst case was reused from [^)]*\)$", "",
+                                   record["explanation"])
+    return record
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("determinism")
@@ -107,7 +117,7 @@ def test_two_fresh_processes_give_the_same_verdicts_and_numbers(two_runs):
     assert len(first) == 14 and set(first) == set(second)
     for nodeid, record in first.items():
         assert record["passed"] == second[nodeid]["passed"], nodeid
-        _numbers_equal(record, second[nodeid], nodeid)
+        _numbers_equal(_without_provenance(record), _without_provenance(second[nodeid]), nodeid)
     verdicts = {nodeid.split("::")[-1]: r["passed"] for nodeid, r in first.items()}
     # the runs judge something: the planted gain, the blur and the fading model each fail their check
     assert not verdicts["test_planted[worst_case-eps=0.02]"]

@@ -182,7 +182,7 @@ def test_cartesian_gaussian_lines_follow_the_gaussian_density():
     # without a forced centre, line d from the centre is drawn with frequency rising with w(d) = exp(−d²/(2σ²n²)):
     # over many seeds the inner quarter of k-space is hit far more often than the outer quarters, and the
     # empirical frequency falls monotonically from the centre out
-    n, sigma = 128, 0.15
+    n = 128
     hits = torch.stack([cartesian_mask((1, n), 0.2, seed=s, center_fraction=0.0, pattern="gaussian").mask[0]
                         for s in range(300)]).float().mean(0)
     d = (torch.arange(n) - n // 2).abs()

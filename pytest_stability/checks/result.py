@@ -10,7 +10,23 @@ import torch
 
 from ..names import CHECKS
 
-__all__ = ["CHECKS", "CheckResult", "json_safe"]
+__all__ = ["CHECKS", "DECIDED_MARGIN", "CheckResult", "json_safe", "relative_margin"]
+
+DECIDED_MARGIN = 0.1
+"""A verdict whose metric lies within this fraction of its limit is fragile, not a finding; the worst-case search
+stops early only once κ is past its limit by more than this."""
+
+
+def relative_margin(value: float, limit: float, *, stable_above: bool = False) -> float:
+    """How far a metric lies from its limit, relative to the limit, signed: positive on the stable side.
+
+    For κ (stable at or below the limit) (limit − κ) / limit; with ``stable_above`` (ρ, a PSNR gain) (value − limit)
+    / |limit|. A limit of 0 divides by 1 (the margin is then absolute). NaN counts as −∞ (unstable).
+    """
+    if value != value:  # NaN
+        return -math.inf
+    diff = value - limit if stable_above else limit - value
+    return diff / (abs(limit) if limit else 1.0)
 
 
 

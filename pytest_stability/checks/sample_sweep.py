@@ -21,7 +21,7 @@ from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from ..operators import LinearOperator
 from ..search import prepare_images
 from .references import reference
-from .result import CheckResult
+from .result import CheckResult, relative_margin
 
 
 def _check_ratios(ratios: Sequence[float]) -> list[float]:
@@ -84,6 +84,9 @@ def sample_sweep(model: Any, images: torch.Tensor, family: OperatorFamily | Call
         torch.stack([s for _, s in ref_rows]).mean(dim=1),
         "tol_db": tol_db, "min_gain_db": min_gain_db, "worst_drop_db": float(drops[worst]), "gain_db": gain,
         "baseline_gain_db": ref_gain, "trained_ratio": trained_ratio,
+        "margin": min([relative_margin(float(drops[worst]), tol_db)]
+                      + ([relative_margin(gain, min_gain_db, stable_above=True)] if min_gain_db is not None
+                         and (ref_gain is None or ref_gain >= min_gain_db) else [])),
     }
     tensors = {"x": x[:1], **{f"reconstruction@{a:.3f}": out for a, out in zip(achieved, recons, strict=True)}}
     passed = not (falls or stagnates)

@@ -99,14 +99,20 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
         rho_g = ref["rho"][i] if ref is not None else None
         nonfinite = ~net["finite"][i]
         lost = rho < min_recovery
+        limits = torch.full_like(rho, min_recovery)  # per image, the ρ below which the detail counts as lost
         if rho_g is not None:
             lost = (lost & (rho_g >= min_recovery)) | (rho < rho_g - recovery_margin)
+            limits = torch.maximum(torch.where(rho_g >= min_recovery, limits, -torch.inf), rho_g - recovery_margin)
         lost |= nonfinite  # NaN or Inf on x + d: unstable by definition
         rank = torch.where(nonfinite, -torch.inf, rho)
         b = int(torch.argmin(torch.where(lost, rank, rank + 10.0)))  # the worst lost image, else the worst image
         passed = not bool(lost.any())
+        margins = torch.where(torch.isinf(limits), torch.inf, (rho - limits) / torch.where(limits == 0, 1.0,
+                                                                                            limits.abs()))
+        margins = torch.where(nonfinite | rho.isnan(), -torch.inf, margins)  # relative_margin, per image
         numbers: dict[str, Any] = {
             "detail": detail.name, "recovery": float(rho[b]), "min_recovery": min_recovery,
+            "limit": float(limits[b]), "margin": float(margins.min()),
             "recovery_margin": recovery_margin, "image": b,
             "recoveries": rho, "box_psnr": float(net["psnr"][i, b]), "box_ssim": float(net["ssim"][i, b]),
             "baseline": None if g is None else g.name,
