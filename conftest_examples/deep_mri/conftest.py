@@ -9,11 +9,13 @@ from .train import family
 
 @pytest.fixture(scope="session")
 def deep_mri():
-    return load()
+    """The cascade of the training seed STABILITY_ZOO_SEED (default: the shipped one)."""
+    return load(zoo.seed_from_env())
 
 
 @pytest.fixture(scope="session")
 def brains():
+    """The 4 held-out MNI152 axial test slices, 128 × 128, in [0, 1]."""
     return zoo.brain_slices("test")
 
 

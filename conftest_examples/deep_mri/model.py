@@ -2,9 +2,10 @@
 
 The paper's Deep MRI network is D5-C5: five cascades, each a 5-layer CNN (64 filters, 3×3) with a residual
 connection, followed by a data-consistency (DC) layer, on complex cardiac images as 2 real channels, trained
-for one 33 % Cartesian pattern. This one is the same design, small: five cascades of five 3×3 convolutions
-with 32 filters, for 64×64 single-coil MRI. With y the measured k-space (zero off the mask M) and F the
-centred orthonormal DFT (:func:`~pytest_stability.operators.fft2c`), the network computes
+with random 33 % Cartesian patterns. This one is the same network at half the width: five cascades of five 3×3
+convolutions with 32 filters instead of 64 (145 k parameters), for 128 × 128 single-coil MRI. With y the measured
+k-space (zero off the mask M) and F the centred orthonormal DFT (:func:`~pytest_stability.operators.fft2c`), the
+network computes
 
     x₀ = F⁻¹ y                                   (the zero-filled image)
     x_{c+1} = DC(x_c + CNN_c(x_c)),   DC(x) = F⁻¹((1 − M) ⊙ F x + M ⊙ y)   (hard, noiseless DC)
@@ -25,7 +26,7 @@ from pytest_stability.operators import fft2c, ifft2c
 
 from .. import zoo
 
-WEIGHTS = Path(__file__).with_name("weights.pt")
+FOLDER = Path(__file__).parent
 
 
 class Denoiser(nn.Module):
@@ -75,6 +76,6 @@ class DeepCascade(nn.Module):
         return x
 
 
-def load() -> DeepCascade:
-    """The trained network (``python -m conftest_examples.deep_mri.train`` writes the weights)."""
-    return zoo.load_weights(DeepCascade(), WEIGHTS)
+def load(seed: int = zoo.SHIPPED_SEED) -> DeepCascade:
+    """The trained network of one training seed (``weights-seed{seed}.pt``), in eval mode."""
+    return zoo.load_weights(DeepCascade(), FOLDER / f"weights-seed{seed}.pt")

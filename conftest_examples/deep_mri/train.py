@@ -1,38 +1,34 @@
-"""Train the Deep MRI analogue: ``python -m conftest_examples.deep_mri.train`` (CPU, one thread, deterministic).
+"""Train the Deep MRI analogue: ``python -m conftest_examples deep_mri:0`` (CPU, one thread, deterministic).
 
-Brain slices (zoo.brain_slices("train"), augmented) are measured by single-coil Cartesian MRI at 33 % and the
-cascade learns to reconstruct them from the k-space and the mask, loss mean |f(y, M) − x|² over pixels. Like
+Data: MNI152 slices of three orientations at 128 × 128 with elastic deformation and random contrasts
+(:func:`conftest_examples.datasets.augment`), measured noiselessly by single-coil Cartesian MRI at 33 %. Like
 Schlemper et al.'s training (js3611/Deep-MRI-Reconstruction draws a new random Cartesian mask for every batch in
-``prep_input``), every training image gets its own random mask at the trained ratio: the same 33 % of lines
-with the centre lines, drawn with a fresh seed (:func:`pytest_stability.cartesian_mask`). The tests use the
-seed-0 mask, which training never saw. Writes ``weights.pt`` next to this file and prints the test-slice PSNR
-of the network, the zero-filled image and the TV baseline on the seed-0 mask.
+``prep_input``), every training image gets its own random mask at 33 % with the centre lines, drawn with a fresh
+seed (:func:`pytest_stability.cartesian_mask`); the tests and the validation curve use the seed-0 mask of the
+family, which training never saw. Loss mean |f(y, M) − x|² (Schlemper et al.'s), Adam 1e-3, batch 4.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from pytest_stability import cartesian_mask, mri_family
+from pytest_stability import TVReconstruction, cartesian_mask, mri_family, psnr
+from pytest_stability.families import OperatorFamily
 from pytest_stability.operators import LinearOperator, fft2c
 
-from .. import zoo
-from .model import WEIGHTS, DeepCascade, load
+from .. import datasets, zoo
+from ..training import Recipe, simple_step
+from .model import DeepCascade
 
-SIZE = 64
+SIZE = 128
 RATIO = 0.33
-STEPS = 2200
-BATCH = 8
-LR = 1e-3
-SEED = 0
-
-Penalty = Callable[[DeepCascade, torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+BATCH = 4
 
 
-def family():
-    """The operator family of this repository: single-coil Cartesian lines on 64×64, nested masks, seed 0."""
+def family() -> OperatorFamily:
+    """The operator family of this repository: single-coil Cartesian lines on 128 × 128, nested masks, seed 0."""
     return mri_family((SIZE, SIZE), pattern="cartesian", seed=0)
 
 
@@ -47,32 +43,30 @@ def random_masks(n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.stack([cartesian_mask((SIZE, SIZE), RATIO, seed=s).mask for s in seeds]).unsqueeze(1).float()
 
 
-def train_cascade(model: DeepCascade, *, steps: int, seed: int = SEED, penalty: Penalty | None = None) -> DeepCascade:
-    """Fit ``model`` on augmented brain slices, each measured with its own random mask at RATIO, with the loss
-    mean |f(y, M) − x|², plus ``penalty(model, y, masks, f(y, M), gen)`` when one is given (the stable cascade's
-    amplification penalty)."""
-    images = zoo.brain_slices("train", SIZE)
-
-    def loss_of_batch(step: int, gen: torch.Generator) -> torch.Tensor:
-        x = zoo.augment(images[torch.randint(len(images), (BATCH,), generator=gen)], gen)
-        masks = random_masks(BATCH, gen)
-        y = masks * fft2c(x.to(torch.complex64))
-        out = model(y, masks)
-        loss = (out - x).abs().pow(2).mean()
-        return loss if penalty is None else loss + penalty(model, y, masks, out, gen)
-
-    return zoo.train(model, loss_of_batch, steps=steps, lr=LR, seed=seed)
+def batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A training batch: images x (B, 1, H, W), their random masks and the k-space y = M ⊙ F x."""
+    maps = datasets.tissue_maps("train")
+    x = datasets.augment(maps[torch.randint(len(maps), (BATCH,), generator=gen)], gen)
+    masks = random_masks(BATCH, gen)
+    return x, masks, masks * fft2c(x.to(torch.complex64))
 
 
-def report(model: DeepCascade, name: str) -> str:
-    """Test-slice PSNR of ``model`` on the seed-0 mask at RATIO, with the zero-filled image and TV."""
-    operator = family()(RATIO)
-    return zoo.psnr_report(name, lambda y: model(y, mask_of(operator)), operator, zoo.brain_slices("test", SIZE))
+def cascade_loss(model: DeepCascade, gen: torch.Generator) -> torch.Tensor:
+    x, masks, y = batch(gen)
+    return (model(y, masks) - x).abs().pow(2).mean()
 
 
-def main() -> None:
-    zoo.run_training(__doc__, STEPS, lambda steps: train_cascade(DeepCascade(), steps=steps), WEIGHTS,
-                     lambda: report(load(), "Deep MRI analogue"), seed=SEED)
+def validation_psnr(model: DeepCascade) -> float:
+    """Mean PSNR on the validation slices, measured with the seed-0 mask at RATIO."""
+    operator, x = family()(RATIO), zoo.brain_slices("val")
+    return float(psnr(model(operator(x), mask_of(operator)), x).mean())
 
-if __name__ == "__main__":
-    main()
+
+def tv_validation_psnr() -> float:
+    operator, x = family()(RATIO), zoo.brain_slices("val")
+    return float(psnr(TVReconstruction(operator)(operator(x)), x).mean())
+
+
+RECIPE = Recipe(name="deep_mri", folder=Path(__file__).parent, build=lambda: {"cascade": DeepCascade()},
+                step=simple_step(cascade_loss), validate=validation_psnr, baseline=tv_validation_psnr,
+                steps=6000, lr=1e-3, check_every=250)

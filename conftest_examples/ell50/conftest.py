@@ -3,26 +3,24 @@
 import pytest
 import torch
 
-from pytest_stability import radon_family
-from pytest_stability.phantoms import random_ellipses
-
+from .. import ct, zoo
 from .model import load
-
-SIZE = 64
+from .train import test_images
 
 
 @pytest.fixture(scope="session")
 def ell50() -> torch.nn.Module:
-    return load()
+    """The network of the training seed STABILITY_ZOO_SEED (default: the shipped one)."""
+    return load(zoo.seed_from_env())
 
 
 @pytest.fixture(scope="session")
 def ellipses() -> torch.Tensor:
-    """4 held-out ellipse images (seed 0; training drew seeds 1000 and up)."""
-    return random_ellipses(4, SIZE, seed=0)
+    """4 held-out ellipse images, 128 × 128 (seed 0; training drew seeds 1000 and up, validation seed 1)."""
+    return test_images()
 
 
 @pytest.fixture(scope="session")
-def ct():
-    """Parallel-beam CT at 64 × 64 on nested subsets of 180 angles over [0°, 180°); 10 views = ratio 10/180."""
-    return radon_family(SIZE, n_candidates=180)
+def views():
+    """Parallel-beam CT at 128 × 128 on nested subsets of 800 angles; ratio 50/800 = the paper's 50 views."""
+    return ct.family()

@@ -1,12 +1,11 @@
 """Ell 50's architecture: FBPConvNet (Jin et al., 2017), a residual U-Net on the filtered back-projection.
 
-The network sees the FBP x₁ = FBP(y) of a sparse-view sinogram (here 10 of 180 views: the paper's regime of 50
-of 1000 views, scaled to this image size; see train.py) and returns x₁ + g(x₁), where g is a U-Net that learns
-to subtract the streaks of sparse-view FBP. Shapes: (B, 1, H, W) float32 → (B, 1, H, W),
-H and W divisible by 2^levels. This is a small analogue of Jin et al.'s network (5 levels, 64 channels at
-the top): 3 pooling levels and 16 channels at the top (doubling per level, 128 at the bottom), with the
-original's 3×3 convolutions, batch normalisation, ReLU, 2×2 max pooling, 2×2 transposed convolutions for
-upsampling, concatenated skip connections, and the skip from input to output.
+The network sees the FBP x₁ = FBP(y) of a sparse-view sinogram (the paper's 50 views, at 128 × 128) and returns
+x₁ + g(x₁), where g is a U-Net that learns to subtract the streaks of sparse-view FBP. Shapes: (B, 1, H, W)
+float32 → (B, 1, H, W), H and W divisible by 2^levels. Jin et al.'s network at a quarter of its width: the same
+4 pooling levels (5 scales) with 16 feature maps at the top instead of 64 (doubling per level, 256 at the bottom
+instead of 1024; 1.9 M parameters), the original's 3×3 convolutions, batch normalisation, ReLU, 2×2 max pooling,
+2×2 transposed convolutions for upsampling, concatenated skip connections, and the skip from input to output.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from torch import nn
 
 from conftest_examples import zoo
 
-WEIGHTS = Path(__file__).with_name("weights.pt")
+FOLDER = Path(__file__).parent
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -30,7 +29,7 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 class FBPConvNet(nn.Module):
     """x₁ ↦ x₁ + g(x₁) with g a U-Net of ``levels`` poolings and ``channels`` feature maps at the top."""
 
-    def __init__(self, channels: int = 16, levels: int = 3):
+    def __init__(self, channels: int = 16, levels: int = 4):
         super().__init__()
         widths = [channels * 2 ** k for k in range(levels + 1)]
         self.down = nn.ModuleList(_block(a, b) for a, b in zip([1, *widths[:-2]], widths[:-1], strict=True))
@@ -51,6 +50,7 @@ class FBPConvNet(nn.Module):
         return fbp + self.out(z)
 
 
-def load() -> FBPConvNet:
-    """The trained network (weights.pt, written by ``python -m conftest_examples.ell50.train``), in eval mode."""
-    return zoo.load_weights(FBPConvNet(), WEIGHTS)
+def load(seed: int = zoo.SHIPPED_SEED) -> FBPConvNet:
+    """The trained network of one training seed (``weights-seed{seed}.pt``, written by
+    ``python -m conftest_examples ell50:SEED``), in eval mode."""
+    return zoo.load_weights(FBPConvNet(), FOLDER / f"weights-seed{seed}.pt")

@@ -3,26 +3,23 @@
 import pytest
 import torch
 
-from conftest_examples import zoo
-from pytest_stability import radon_family
-
+from .. import ct, zoo
 from .model import load
-
-SIZE = 64
 
 
 @pytest.fixture(scope="session")
 def med50() -> torch.nn.Module:
-    return load()
+    """The network of the training seed STABILITY_ZOO_SEED (default: the shipped one)."""
+    return load(zoo.seed_from_env())
 
 
 @pytest.fixture(scope="session")
-def brains() -> torch.Tensor:
-    """The 4 held-out MNI152 test slices (the network was trained on the other 125)."""
-    return zoo.brain_slices("test", SIZE)
+def heads() -> torch.Tensor:
+    """CT images of the 4 held-out MNI152 axial test slices (tissue classes, skull and scalp), 128 × 128."""
+    return zoo.ct_slices("test")
 
 
 @pytest.fixture(scope="session")
-def ct():
-    """Parallel-beam CT at 64 × 64 on nested subsets of 180 angles over [0°, 180°); 10 views = ratio 10/180."""
-    return radon_family(SIZE, n_candidates=180)
+def views():
+    """Parallel-beam CT at 128 × 128 on nested subsets of 800 angles; ratio 50/800 = the paper's 50 views."""
+    return ct.family()

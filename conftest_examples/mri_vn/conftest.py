@@ -1,4 +1,4 @@
-"""Fixtures of the MRI-VN analogue's repository: the trained VN, held-out brain slices, the 8-coil MRI family."""
+"""Fixtures of the MRI-VN analogue's repository: the trained VN, held-out brain slices, the 15-coil MRI family."""
 
 import pytest
 
@@ -9,11 +9,13 @@ from .train import family
 
 @pytest.fixture(scope="session")
 def mri_vn():
-    return load()
+    """The VN of the training seed STABILITY_ZOO_SEED (default: the shipped one)."""
+    return load(zoo.seed_from_env())
 
 
 @pytest.fixture(scope="session")
 def brains():
+    """The 4 held-out MNI152 axial test slices, 128 × 128, in [0, 1]."""
     return zoo.brain_slices("test")
 
 

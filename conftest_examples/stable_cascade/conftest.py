@@ -9,7 +9,8 @@ from .model import load
 
 @pytest.fixture(scope="session")
 def stable_cascade():
-    return load()
+    """The network of the training seed STABILITY_ZOO_SEED (default: the shipped one)."""
+    return load(zoo.seed_from_env())
 
 
 @pytest.fixture(scope="session")
