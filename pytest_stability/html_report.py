@@ -28,7 +28,7 @@ from .store import atomic_write_text
 __all__ = ["write_html"]
 
 FIGURE_NAME = re.compile(r"[0-9a-f]{12}-(\d+|psnr)\.png")
-MIN_PIXELS = 128  # small images are enlarged (nearest neighbour) to at least this many pixels a side
+MIN_PIXELS = 256  # small images are enlarged (nearest neighbour, every pixel kept) to at least this many pixels a side
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}

@@ -45,5 +45,5 @@ def validation_psnr(model: Automap | None) -> float:
 
 RECIPE = Recipe(name="automap", folder=Path(__file__).parent,
                 build=lambda: {"automap": Automap(family()(RATIO).mask)}, step=simple_step(automap_loss),
-                validate=validation_psnr, baseline=lambda: validation_psnr(None), steps=20000, lr=1e-4,
+                validate=validation_psnr, baseline=lambda: validation_psnr(None), steps=12000, lr=1e-4,
                 check_every=1000)

@@ -1,13 +1,13 @@
-"""The compressed-sensing baseline run as a model under test, on the zoo's own settings: it must pass every check.
+"""The compressed-sensing baseline run as a model under test, on the zoo's own setting: it must pass every check.
 
 The model is TV reconstruction itself (``TVReconstruction``), differentiable so the worst-case search can attack it
 through its iterations, on the Deep MRI analogue's single-coil MRI (128 × 128, Cartesian lines) with the held-out
-brain slices, and on the CT analogues' 50-view CT with the head CT images.
+brain slices.
 """
 
 import pytest
 
-from .. import ct, zoo
+from .. import zoo
 from ..deep_mri.train import family
 
 
@@ -17,15 +17,5 @@ def brains():
 
 
 @pytest.fixture(scope="session")
-def heads():
-    return zoo.ct_slices("test")
-
-
-@pytest.fixture(scope="session")
 def cartesian():
     return family()
-
-
-@pytest.fixture(scope="session")
-def views():
-    return ct.family()

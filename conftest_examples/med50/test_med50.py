@@ -2,8 +2,9 @@
 
 The paper's findings for Med 50, declared before measuring (Antun et al., PNAS 2020): unstable, moderately, to tiny
 worst-case perturbations (Fig. 4), and its quality falls when views are added, less steeply than Ell 50's (Fig. 5,
-bottom). The paper reported no structural test for Med 50: that check runs, with no expectation. Test images are
-the CT images of the held-out brain slices, the network's own image class.
+bottom). The paper reported no structural test for Med 50, so the test runs the two checks the paper reported, as
+every test of the zoo does. Test images are the CT images of the held-out brain slices, the network's own image
+class.
 """
 
 from pytest_stability import Case, stable
@@ -13,7 +14,8 @@ from ..ct import RATIO
 VIEWS = (50, 100, 200, 400)  # of the 800-angle grid, each set the one before plus more; trained on 50
 
 
-@stable(eps=(0.01, 0.02, 0.04), ratio_sweep=tuple(v / 800 for v in VIEWS), min_gain_db=1.0,
+@stable(checks=("worst_case", "samples"), eps=(0.02, 0.04), ratio_sweep=tuple(v / 800 for v in VIEWS),
+        min_gain_db=1.0,
         expect={"worst_case": "unstable: moderately, Fig. 4", "samples": "unstable: falls, Fig. 5, bottom"})
 def test_med50(med50, heads, views):
     return Case(med50, views, ratio=RATIO, images=heads, inputs="naive", name="Med 50 analogue")
