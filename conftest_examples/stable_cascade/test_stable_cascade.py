@@ -17,7 +17,7 @@ def case(model, images, family, ratio=RATIO):
     return Case(model, family, ratio=ratio, images=images, inputs="y,mask", name=NAME)
 
 
-@stable(checks=("worst_case", "samples"), eps=(0.02, 0.04), ratio_sweep=(0.33, 0.4, 0.5, 0.6), min_gain_db=1.0,
+@stable(checks=("worst_case", "samples"), eps=(0.02, 0.03), ratio_sweep=(0.33, 0.4, 0.5, 0.6), min_gain_db=1.0,
         expect={"worst_case": OURS, "samples": OURS})
 def test_stable_cascade(stable_cascade, brains, cartesian):
     return case(stable_cascade, brains, cartesian)
