@@ -7,10 +7,11 @@ The public API (one page; see docs/api.md):
   → :class:`CheckResult`; :class:`FuzzJudge` for ``@given`` tests (strategies: :mod:`pytest_stability.strategies`);
 * the search: :class:`PerturbationSearch` → :class:`SearchResult`; models: :class:`Reconstructor`;
 * operators: :class:`SingleCoilMRI`, :class:`MultiCoilMRI`, :class:`ParallelBeamRadon`, :func:`as_operator`,
-  nested families :func:`mri_family`, :func:`radon_family`; masks: :func:`cartesian_mask`,
+  nested families :func:`mri_family`, :func:`radon_family`, :func:`fastmri_family`; masks: :func:`cartesian_mask`,
   :func:`variable_density_mask`, :func:`radial_mask`, :func:`uniform_mask`, :func:`angle_subset`;
 * CS baselines :class:`TVReconstruction`, :class:`WaveletReconstruction`; metrics :func:`psnr`, :func:`ssim`,
-  :func:`nrmse`; data :func:`shepp_logan`, :func:`random_ellipses`, :func:`load_images`, :func:`make_detail`.
+  :func:`nrmse`; data :func:`shepp_logan`, :func:`random_ellipses`, :func:`load_images`, :func:`make_detail`;
+* fastMRI: :func:`load_fastmri`, :func:`write_fastmri`, :func:`estimate_coil_maps`, :class:`FastMRIUnet`.
 
 Importing this package is free: nothing heavy (torch) is loaded until one of these names is used, so the
 pytest plugin costs nothing in a test session that does not use it.
@@ -32,13 +33,15 @@ _LAZY = {
     "Reconstructor": "models", "StabilityWarning": "models", "ModelError": "models",
     "LinearOperator": "operators", "SingleCoilMRI": "operators", "MultiCoilMRI": "operators",
     "ParallelBeamRadon": "operators", "as_operator": "operators",
-    "mri_family": "families", "radon_family": "families",
+    "mri_family": "families", "radon_family": "families", "fastmri_family": "families",
     "cartesian_mask": "masks", "variable_density_mask": "masks", "radial_mask": "masks", "uniform_mask": "masks",
     "angle_subset": "masks",
     "TVReconstruction": "baselines", "WaveletReconstruction": "baselines",
     "psnr": "metrics", "ssim": "metrics", "nrmse": "metrics",
     "shepp_logan": "phantoms", "random_ellipses": "phantoms",
     "load_images": "loaders", "make_detail": "details", "DETAIL_NAMES": "names",
+    "load_fastmri": "loaders", "write_fastmri": "loaders", "estimate_coil_maps": "sensitivities",
+    "FastMRIUnet": "fastmri_unet",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -17,16 +17,19 @@ from __future__ import annotations
 import torch
 
 from .metrics import l2_norm
+from .operators import for_images
 from .search import PerturbationMap, SearchResult, _normalize, _per_sample, _randn
 
 
-def _draws(pm: PerturbationMap, base: torch.Tensor, draws: int, seed: int, *, through_adjoint: bool) -> torch.Tensor:
-    """Unit-norm Gaussian directions, ``draws`` per row of ``base`` (n, ...) → (draws·n, ...)."""
+def _draws(pm: PerturbationMap, base: torch.Tensor, draws: int, seed: int, index: torch.Tensor, *,
+           through_adjoint: bool) -> torch.Tensor:
+    """Unit-norm Gaussian directions, ``draws`` per row of ``base`` (n, ...) → (draws·n, ...); row i belongs to
+    image ``index[i]`` (draws·n,)."""
     gen = torch.Generator().manual_seed(seed)
     shape = (draws * base.shape[0], *base.shape[1:])
     if through_adjoint and pm.domain == "image":
         meas = pm.project(_randn((shape[0], *pm.y.shape[1:]), pm.y, gen))
-        v = pm.A.adjoint(meas)
+        v = for_images(pm.A, index).adjoint(meas)
         v = v if base.is_complex() else v.real.to(base.dtype)
     else:
         v = pm.project(_randn(shape, base, gen))
@@ -39,7 +42,7 @@ def noise_control(pm: PerturbationMap, result: SearchResult, *, draws: int = 4, 
     z = result.perturbations.reshape(k * b, *result.perturbations.shape[2:]).to(pm.reference.device)
     index = torch.arange(b).repeat(k * draws)
     norms = l2_norm(z).repeat(draws)
-    directions = _draws(pm, z, draws, seed, through_adjoint=False)
+    directions = _draws(pm, z, draws, seed, index, through_adjoint=False)
     noise = directions * _per_sample(norms, directions)
     with torch.no_grad():
         change = pm.change(pm.evaluate(noise, index), index)
@@ -51,8 +54,8 @@ def persistence(pm: PerturbationMap, result: SearchResult, *, draws: int = 8, se
     k, b = result.ratio.shape
     z = result.perturbations.reshape(k * b, *result.perturbations.shape[2:]).to(pm.reference.device)
     reps = z.repeat(draws, *[1] * (z.dim() - 1))
-    v = _draws(pm, z, draws, seed, through_adjoint=True) * _per_sample(l2_norm(reps) / 4, reps)
     index = torch.arange(b).repeat(k * draws)
+    v = _draws(pm, z, draws, seed, index, through_adjoint=True) * _per_sample(l2_norm(reps) / 4, reps)
     with torch.no_grad():
         change = pm.change(pm.evaluate(reps + v, index), index).view(draws, k, b)
     kept = change > 0.5 * result.output_change.to(change.device).view(1, k, b)

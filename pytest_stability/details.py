@@ -110,8 +110,11 @@ class Detail:
 
         d_b = contrast × max|x_b| × pattern for each image b (the maximum over its channels and pixels), the
         same in every channel, shape (B, C, H, W), on the images' device. Real images give d in their dtype;
-        complex images give a real-valued d in their complex dtype. A negative contrast draws a dark detail.
-        d is a fixed perturbation: it carries no gradient back to the images.
+        complex images give d in their complex dtype and in each pixel's phase, d × x/|x| (× 1 where x = 0),
+        so that |x + d| = |x| + |d|: a change of the tissue's magnitude under the image's phase, at its full
+        contrast for magnitude reconstructions too (a real d on an image of phase ±π/2 would barely change
+        |x|). A negative contrast draws a dark detail. d is a fixed perturbation: it carries no gradient back
+        to the images.
         """
         if not isinstance(images, torch.Tensor) or images.dim() != 4:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -132,8 +135,11 @@ class Detail:
             raise ValueError(f"Detail.scaled: images {empty} are all zero, so the amplitude contrast × max|x_b| "
                              "would be 0 and the recovery ρ undefined; pass images with content.")
         pattern = self.pattern.to(device=images.device, dtype=real_dtype)
-        d = (contrast * peak).view(-1, 1, 1, 1) * pattern
-        return d.expand(images.shape).to(images.dtype).contiguous()
+        d = ((contrast * peak).view(-1, 1, 1, 1) * pattern).expand(images.shape)
+        if images.is_complex():
+            x = images.detach()
+            return d * torch.where(x.abs() > 0, x / x.abs().clamp_min(torch.finfo(real_dtype).tiny), torch.ones_like(x))
+        return d.contiguous()
 
     def box_slice(self, margin: int = 0) -> tuple[slice, slice]:
         """(rows, columns) slices of the box grown by ``margin`` pixels on each side, clipped to the image."""

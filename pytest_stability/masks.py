@@ -48,7 +48,9 @@ class SamplingMask:
     "cartesian-equispaced", "variable-density", "radial", "uniform", "angles-equispaced",
     "angles-random") and ``seed`` the generator seed. For CT, ``angles`` holds the chosen projection
     angles in degrees (float64, sorted ascending, in [0, 180)); it is None for MRI masks.
-    Equality is identity (tensors have no single truth value); compare ``mask`` tensors with torch.equal.
+    ``low_frequencies``: for Cartesian line masks, the number of lines of the fully sampled centre block (the
+    ACS lines; fastMRI's ``num_low_frequencies``), else None. Equality is identity (tensors have no single
+    truth value); compare ``mask`` tensors with torch.equal.
     """
 
     mask: torch.Tensor
@@ -57,6 +59,7 @@ class SamplingMask:
     pattern: str
     seed: int
     angles: torch.Tensor | None = None
+    low_frequencies: int | None = None
 
     def __repr__(self) -> str:
         return (f"SamplingMask(pattern={self.pattern!r}, shape={tuple(self.mask.shape)}, ratio={self.ratio:.4f}, "
@@ -163,10 +166,10 @@ def _mask_from_rank(rank: torch.Tensor, k: int) -> torch.Tensor:
     return rank < k
 
 
-def _make(mask: torch.Tensor, requested: float, pattern: str, seed: int,
-          angles: torch.Tensor | None = None) -> SamplingMask:
+def _make(mask: torch.Tensor, requested: float, pattern: str, seed: int, angles: torch.Tensor | None = None,
+          low_frequencies: int | None = None) -> SamplingMask:
     return SamplingMask(mask=mask, ratio=float(mask.sum()) / mask.numel(), requested=requested, pattern=pattern,
-                        seed=seed, angles=angles)
+                        seed=seed, angles=angles, low_frequencies=low_frequencies)
 
 
 # -- MRI patterns -------------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def cartesian_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, center_
     k = _choose_count(torch.arange(1, n + 1), r * n)
     lines = _mask_from_rank(rank, k)
     mask = (lines.view(1, w) if dim == 1 else lines.view(h, 1)).expand(h, w).clone()
-    return _make(mask, r, f"cartesian-{pattern}", seed)
+    return _make(mask, r, f"cartesian-{pattern}", seed, low_frequencies=min(n_centre, k))
 
 
 def _centred_offsets(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -95,9 +95,15 @@ def instability_ratio(output_change: torch.Tensor, perturbation: torch.Tensor) -
 
 def recovery(output_change: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
     """ρ = Re⟨f(A(x + d)) − f(Ax), d⟩ / ‖d‖² per image: the share of an added detail d the reconstruction keeps
-    (1: all of it, 0: none). ``output_change`` and ``detail`` have the same batch size and number of entries."""
+    (1: all of it, 0: none). ``output_change`` and ``detail`` have the same batch size and number of entries.
+
+    A real output change with a complex detail is a magnitude reconstruction of complex images (fastMRI's
+    VarNet returns the RSS magnitude): it is judged against |d|, the change of |x + d| for a detail in the
+    image's phase (as :meth:`~pytest_stability.details.Detail.scaled` draws it)."""
     change = output_change.reshape(output_change.shape[0], -1)
     d = detail.reshape(detail.shape[0], -1)
+    if d.is_complex() and not change.is_complex():
+        d = d.abs()
     return (change.conj() * d).real.sum(-1) / (d.abs() ** 2).sum(-1)
 
 

@@ -9,7 +9,12 @@ chosen with ``inputs``:
   (U-Nets such as DAGAN's generator or FBPConvNet);
 * ``"y"``: the measurements themselves, ``model(y)`` (AUTOMAP-like networks);
 * ``"y,mask"``: ``model(y, mask)`` with the (1, 1, H, W) 0/1 sampling mask (cascades with data consistency);
-* ``"y,operator"``: ``model(y, A)`` (deepinv's ``model(y, physics)`` convention);
+* ``"y,operator"``: ``model(y, A)`` with the operator itself;
+* ``"deepinv"``: deepinv's ``model(y, physics)`` with a real deepinv physics for A (the one a
+  ``DeepinvOperator`` wraps, deepinv's MRI physics for the built-in MRI operators, else a ``LinearPhysics``
+  of A and A*; :func:`~pytest_stability.operators.deepinv_physics`) and y in deepinv's convention: complex
+  data as two real channels, (B, 2, H, W) or (B, 2, coils, H, W); a two-channel output (B, 2, H, W) comes
+  back complex (B, 1, H, W);
 * ``"fastmri"``: fastMRI's ``model(masked_kspace, mask, num_low_frequencies)`` with k-space as
   (B, coils, H, W, 2) real and the column mask (1, 1, 1, W, 1);
 * a callable ``inputs(y, A) -> tuple`` for anything else.
@@ -27,16 +32,18 @@ from __future__ import annotations
 import contextlib
 import difflib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from .memory import is_out_of_memory, split_batch
-from .operators import LinearOperator, as_operator
+from .operators import LinearOperator, OperatorError, as_operator, for_images
+from .operators.base import real_dtype
+from .operators.deepinv import deepinv_physics, to_deepinv, uses_two_channels
 
-INPUT_MODES = ("naive", "y", "y,mask", "y,operator", "fastmri")
+INPUT_MODES = ("naive", "y", "y,mask", "y,operator", "deepinv", "fastmri")
 
 
 class ModelError(RuntimeError):
@@ -53,6 +60,8 @@ class ModelError(RuntimeError):
 
 def _hint(cause: BaseException | None) -> str | None:
     """The Case setting that fixes a model's exception, when the exception shows which."""
+    if isinstance(cause, OperatorError):  # the operator inside the model (a CS baseline) raised: its message says
+        return None
     text = str(cause)
     if "numpy()" in text or "convert cuda" in text.lower():
         return ("The model calls numpy on its input: hand it numpy arrays with Case(..., numpy=True) (the search is "
@@ -147,18 +156,12 @@ def _to_channels(t: Any) -> Any:
 
 
 def _low_frequency_columns(columns: torch.Tensor) -> int:
-    """Width of the contiguous run of sampled columns around the k-space centre (fastMRI's ACS lines)."""
-    centre = columns.numel() // 2
-    sampled = columns.bool().tolist()
-    if not sampled[centre]:
-        return 0
-    left = centre
-    while left > 0 and sampled[left - 1]:
-        left -= 1
-    right = centre
-    while right + 1 < len(sampled) and sampled[right + 1]:
-        right += 1
-    return right - left + 1
+    """Width of the contiguous run of sampled columns through the k-space centre W // 2 (0 if it is unsampled)."""
+    sampled = columns.bool().long()
+    centre = sampled.numel() // 2
+    left = int(torch.cumprod(sampled[:centre + 1].flip(0), 0).sum())
+    right = int(torch.cumprod(sampled[centre:], 0).sum())
+    return max(left + right - 1, 0)
 
 
 class Reconstructor:
@@ -191,6 +194,7 @@ class Reconstructor:
                              f"{max_batch!r}.")
         self.max_batch = max_batch
         self._fits: int | None = None
+        self._physics: dict[tuple[torch.device, torch.dtype], Any] = {}
         self.name = name or getattr(model, "__name__", None) or type(model).__name__
         param = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
         self.device = torch.device(device) if device is not None else (param.device if param is not None
@@ -222,6 +226,11 @@ class Reconstructor:
             args = (y, self._mask(y))
         elif self.inputs == "y,operator":
             args = (y, self.operator)
+        elif self.inputs == "deepinv":
+            key = (y.device, real_dtype(y.dtype))
+            if key not in self._physics:
+                self._physics[key] = deepinv_physics(self.operator, y)
+            args = (to_deepinv(self.operator, y), self._physics[key])
         else:
             args = self._fastmri_inputs(y)
         if self.complex_as_channels:
@@ -231,12 +240,18 @@ class Reconstructor:
         return args
 
     def _fastmri_inputs(self, y: torch.Tensor) -> tuple:
+        """fastMRI's VarNet call: k-space (B, coils, H, W, 2) real, the column mask (1, 1, 1, W, 1) bool and
+        num_low_frequencies, the ACS lines as the mask function reported them (``operator.low_frequencies``;
+        fastMRI's VarNetDataTransform passes its mask function's count), else the contiguous sampled run
+        through the centre column."""
         mask = self._mask(y)[0, 0]
         if not bool((mask == mask[:1]).all()):
             raise ValueError("inputs='fastmri' needs a Cartesian mask of full columns (phase-encode lines along "
                              "the last axis); this mask varies along the rows.")
         columns = mask[0]
-        return (torch.view_as_real(y), columns.bool().view(1, 1, 1, -1, 1), _low_frequency_columns(columns))
+        low = getattr(self.operator, "low_frequencies", None)
+        low = _low_frequency_columns(columns) if low is None else int(low)
+        return torch.view_as_real(y), columns.bool().view(1, 1, 1, -1, 1), low
 
     # -- the reconstruction ----------------------------------------------------------------------
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
@@ -247,8 +262,17 @@ class Reconstructor:
         """
         y = y.to(self.device)
         limits = [n for n in (self.max_batch, self._fits) if n is not None]
-        return split_batch(lambda s: self._evaluate(y[s]), y.shape[0], torch.cat, limit=min(limits, default=None),
-                           what=f"model {self.name!r}", remember=self._remember)
+        whole = slice(0, y.shape[0])
+        return split_batch(lambda s: (self if s == whole else self.for_images(s))._evaluate(y[s]), y.shape[0],
+                           torch.cat, limit=min(limits, default=None), what=f"model {self.name!r}",
+                           remember=self._remember)
+
+    def for_images(self, index: slice | Sequence[int] | torch.Tensor) -> Reconstructor:
+        """This reconstruction for images ``index`` of the batch its operator measures: per-image coil maps follow
+        their images (:func:`~pytest_stability.operators.for_images`); an operator the same for every image
+        leaves it as is."""
+        operator = for_images(self.operator, index)
+        return self if operator is self.operator else self.with_operator(operator)
 
     def _remember(self, size: int) -> None:
         """The batch size the model fitted in after running out of memory: later calls start there."""
@@ -277,10 +301,12 @@ class Reconstructor:
                              f"{type(self.operator).__name__} reconstructs real images; return x.real (or x.abs()).")
         if out.dim() == 3:
             out = out.unsqueeze(1)
-        if self.complex_as_channels and not out.is_complex():
+        deepinv = self.inputs == "deepinv" and uses_two_channels(self.operator)
+        if (self.complex_as_channels or deepinv) and not out.is_complex():
             if out.dim() != 4 or out.shape[1] % 2:
-                raise ModelError(f"model {self.name!r} returned shape {tuple(out.shape)}; with complex_as_channels "
-                                 "the output must be (B, 2C, H, W) real/imaginary channels.")
+                how = "in deepinv's convention" if deepinv else "with complex_as_channels"
+                raise ModelError(f"model {self.name!r} returned shape {tuple(out.shape)}; {how} the output must be "
+                                 "(B, 2C, H, W) real/imaginary channels.")
             half = out.shape[1] // 2
             out = torch.complex(out[:, :half], out[:, half:])
         if out.dim() != 4 or out.shape[0] != batch or tuple(out.shape[-2:]) != self.operator.image_shape:

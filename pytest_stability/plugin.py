@@ -181,16 +181,22 @@ def _frames(tb: TracebackType | None, root: Path) -> list[str]:
 def _input_error(exc: BaseException, root: Path) -> str | None:
     """What to show for an error in the user's input, without the library's traceback; None for anything else.
 
-    The user's input is at fault when the model raised (a ModelError: its own frames are shown), when the library
-    refused an argument or ran out of memory on one image (a ValueError, TypeError or MemoryError raised by
-    pytest-stability itself, not deeper inside torch: those keep their traceback) or when a warnings filter
-    turned one of its warnings into an error.
+    The user's input is at fault when the model or the user's own operator raised (a ModelError or an
+    OperatorError: their own frames are shown; an operator may raise inside a model, e.g. a CS baseline), when
+    the library refused an argument or ran out of memory on one image (a ValueError, TypeError or MemoryError
+    raised by pytest-stability itself, not deeper inside torch: those keep their traceback) or when a warnings
+    filter turned one of its warnings into an error.
     """
     from .models import ModelError
+    from .operators import OperatorError
 
-    if isinstance(exc, ModelError):
-        where = _frames(exc.__cause__.__traceback__, root) if exc.__cause__ is not None else []
-        return "\n".join([str(exc), *(["the model failed here, in your code:", *where] if where else [])])
+    if isinstance(exc, (ModelError, OperatorError)):
+        cause = exc.__cause__
+        culprit = "your operator" if isinstance(exc, OperatorError) or isinstance(cause, OperatorError) else "the model"
+        while isinstance(cause, OperatorError):
+            cause = cause.__cause__
+        where = _frames(cause.__traceback__, root) if cause is not None else []
+        return "\n".join([str(exc), *([f"{culprit} failed here, in your code:", *where] if where else [])])
     if isinstance(exc, Warning):
         return (f"{type(exc).__name__}: {exc}\n(a warnings filter turned this warning into an error; allow it "
                 f"with -W 'default::{type(exc).__module__}.{type(exc).__name__}' if the verdict may stand)")

@@ -115,10 +115,13 @@ class PerturbationMap:
         return self.x.shape[0]
 
     def subset(self, images: slice) -> PerturbationMap:
-        """The same map for a slice of the images, without evaluating f(Ax) again; counts are shared."""
+        """The same map for a slice of the images, without evaluating f(Ax) again; counts are shared (per-image
+        coil maps follow their images)."""
         sub = object.__new__(PerturbationMap)
         sub.__dict__.update(self.__dict__)
         sub.x, sub.y, sub.reference, sub.scale = (t[images] for t in (self.x, self.y, self.reference, self.scale))
+        sub.f = self.f.for_images(images)
+        sub.A = sub.f.operator
         return sub
 
     def template(self) -> torch.Tensor:
@@ -130,12 +133,14 @@ class PerturbationMap:
         return z if self.domain == "image" else self.A.project(z)
 
     def evaluate(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """f for perturbations z (n, ...) of the base images ``index`` (n,)."""
+        """f for perturbations z (n, ...) of the base images ``index`` (n,), each measured and reconstructed with
+        its own image's operator (per-image coil maps)."""
         self.counts["forward"] += 1
         self.counts["forward_images"] += z.shape[0]
+        f = self.f.for_images(index)
         if self.domain == "image":
-            return self.f(self.A.forward(self.x[index] + z))
-        return self.f(self.y[index] + z)
+            return f(f.operator.forward(self.x[index] + z))
+        return f(self.y[index] + z)
 
     def gradient(self, objective: torch.Tensor, z: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """∂ objective / ∂ z by one backward pass, projected onto the perturbation space."""
@@ -548,6 +553,11 @@ def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
     if images.is_complex() and not f.operator.domain_is_complex:
         raise ValueError(f"images are {str(images.dtype).replace('torch.', '')} but {type(f.operator).__name__} "
                          "measures real images; pass x.real (or x.abs()).")
+    per_image = getattr(f.operator, "n_images", None)
+    if per_image is not None and images.shape[0] != per_image:
+        raise ValueError(f"the operator's coil maps are one set per image, for {per_image} images, but there are "
+                         f"{images.shape[0]} images; give the maps of exactly these images, in their order (e.g. "
+                         "load_fastmri(path, slices=...) gives both for the same slices).")
     _check_content(images)
     dtype = complex_dtype(f.dtype) if images.is_complex() else f.dtype
     return images.to(device=f.device, dtype=dtype)

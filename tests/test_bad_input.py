@@ -28,13 +28,14 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from filelock import FileLock
 from projects import planted_conftest
 
-from pytest_stability import PerturbationSearch, Reconstructor, SingleCoilMRI, mri_family
+from pytest_stability import PerturbationSearch, Reconstructor, SingleCoilMRI, as_operator, mri_family
 from pytest_stability.checks.sample_sweep import sample_sweep
 from pytest_stability.masks import angle_subset, cartesian_mask, nested_masks, radial_mask, uniform_mask
 from pytest_stability.masks import variable_density_mask as vd_mask
@@ -63,7 +64,7 @@ import math
 
 import numpy as np
 
-from pytest_stability import SingleCoilMRI, radon_family, stable
+from pytest_stability import SingleCoilMRI, as_operator, radon_family, stable
 from pytest_stability.runner import safe_name
 
 FAST = dict(checks="worst_case", eps=0.02, steps=2, max_ratio=3.0, baseline=None)
@@ -128,6 +129,22 @@ class NonFiniteWhenPerturbed(torch.nn.Module):
 class Detaches(torch.nn.Module):
     def forward(self, z):
         return z.real.detach()
+
+
+def float32_only(function):
+    """``function`` as a GPU projector takes tensors: float32 real only."""
+    def call(t):
+        if t.dtype != torch.float32:
+            raise RuntimeError(f"expected scalar type Float but found {t.dtype}")
+        return function(t)
+
+    return call
+
+
+def own_ct(**kwargs):
+    """CT with 16 views as the user's own float32-only (forward, adjoint) pair."""
+    op = CT(0.5)
+    return as_operator((float32_only(op.forward), float32_only(op.adjoint)), (H, H), **kwargs)
 
 
 def numpy_real(z):
@@ -287,6 +304,14 @@ CASES = [
         ERROR, r"mask must hold only 0 and 1"),
     Bad("operator_not_an_operator", "return Case(Real(), 'mri', images=images)", ERROR,
         r"cannot use a str as an operator"),
+    Bad("operator_pair_told_complex", "return Case(Real(), own_ct(domain_is_complex=True), images=images)", ERROR,
+        r"model 'TV \(CS baseline\)' raised OperatorError: the operator's forward callable raised RuntimeError: "
+        r"expected scalar type Float but found torch.complex64.*complex, because the operator's domain is complex "
+        r"\(domain_is_complex=True\).*pass domain_is_complex=False.*your operator failed here, in your code:.*conftest",
+        marker="checks='worst_case', eps=0.02, steps=2, max_ratio=3.0"),
+    Bad("operator_pair_float64_model", "return Case(Conv(torch.float64), own_ct(), images=images)", ERROR,
+        r"forward callable raised RuntimeError: expected scalar type Float but found torch.float64.*called with a "
+        r"float64 tensor of shape \(2, 1, 16, 16\).*model.float\(\).*your operator failed here, in your code:"),
     Bad("family_without_ratio", "return Case(Gain(1.0), FAMILY, images=images)", ERROR,
         r"Case has an operator family but no ratio"),
     Bad("case_ratio_zero", RATIO.format(ratio=0), ERROR, r"Case: ratio=0 is not a sampling ratio in \(0, 1\]"),
@@ -519,10 +544,14 @@ SHAPE = (16, 16)
      r"sampling ratios must lie in \(0, 1\], got \[0.0, 0.4\]"),
     (lambda: Reconstructor(torch.nn.Linear(2, 2).half(), SingleCoilMRI(torch.ones(SHAPE))),
      r"the model's parameters are torch.float16"),
+    (lambda: as_operator((abs, abs), SHAPE, domain_is_complex="real"), r"domain_is_complex must be True .*got 'real'"),
+    (lambda: as_operator(SimpleNamespace(A=lambda x: x[:, 5], A_adjoint=abs), SHAPE),
+     r"(?s)SimpleNamespace.A takes neither real images \(B, 1, H, W\) nor deepinv's two-channel .*"
+     r"complex_as_channels="),
 ], ids=["cartesian-ratio-0", "cartesian-ratio-1.5", "variable-density-ratio-0", "radial-ratio-negative",
         "uniform-ratio-nan", "angles-ratio-0", "angles-ratio-2", "family-ratio-0", "nested-unsorted",
         "empty-mask", "search-eps-0", "search-eps-unsorted", "sweep-unsorted", "sweep-duplicate", "sweep-ratio-0",
-        "reconstructor-float16"])
+        "reconstructor-float16", "operator-pair-domain-text", "physics-of-no-layout"])
 def test_bad_api_arguments(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()

@@ -6,6 +6,7 @@ fields from a real small run of the plugin, so a new option or field that is not
 """
 
 import json
+import posixpath
 import re
 import subprocess
 import sys
@@ -212,15 +213,20 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def _pages() -> set[str]:
+    """Every page, by its path below docs/ (recipes/deepinv.md)."""
+    return {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+
+
 def test_links_between_pages_point_to_pages_and_headings_that_exist():
-    pages = {p.name for p in DOCS.glob("*.md")}
+    pages = _pages()
     broken = []
     for name in sorted(pages):
         for target in re.findall(r"\]\(([^)\s]+)\)", without_code_blocks(page(name))):
             if re.match(r"[a-z]+:", target):
                 continue
             file, _, anchor = target.partition("#")
-            file = file or name
+            file = posixpath.normpath(posixpath.join(posixpath.dirname(name), file)) if file else name
             if file.endswith((".png", ".svg")):  # a picture beside the pages
                 if not (DOCS / file).is_file():
                     broken.append(f"{name}: {target} (no such picture)")
@@ -236,5 +242,5 @@ def test_links_between_pages_point_to_pages_and_headings_that_exist():
 def test_mkdocs_nav_lists_every_page():
     nav = re.findall(r"^\s+- [^:]+: (\S+\.md)\s*$", MKDOCS.read_text(encoding="utf-8"), flags=re.M)
     assert len(nav) == len(set(nav))
-    assert set(nav) == {p.name for p in DOCS.glob("*.md")}
+    assert set(nav) == _pages()
     assert "docs_dir: docs" in MKDOCS.read_text(encoding="utf-8")

@@ -59,10 +59,14 @@ def test_fastmri_signature(x):
 
     out = Reconstructor(varnet, op, inputs="fastmri")(op(x))
     assert got["k"].shape == (2, 3, H, H, 2) and got["mask"].shape == (1, 1, 1, H, 1)
+    assert got["low"] == op.low_frequencies == 4  # the ACS lines the mask function drew, round(0.25 · 16)
+    assert out.shape == (2, 1, H, H)
+    # a bare mask tensor reports no ACS lines: the contiguous sampled run through the centre column counts
+    bare = MultiCoilMRI(op.mask, n_coils=3)
+    Reconstructor(varnet, bare, inputs="fastmri")(bare(x))
     columns = op.mask[0].tolist()
     run = [c for c in range(H) if all(columns[min(c, H // 2):max(c, H // 2) + 1])]
-    assert got["low"] == len(run) >= 4  # the contiguous sampled block around the centre (≥ the 4 ACS lines)
-    assert out.shape == (2, 1, H, H)
+    assert bare.low_frequencies is None and got["low"] == len(run) >= 4
 
 
 def test_fastmri_inputs_need_a_cartesian_mask(x):

@@ -143,10 +143,12 @@ def test_as_operator_dispatches():
     assert as_operator(np.eye(SHAPE[0] * SHAPE[1]), SHAPE).num_measurements == SHAPE[0] * SHAPE[1]
     assert isinstance(as_operator(sp.eye(SHAPE[0] * SHAPE[1]), SHAPE), MatrixOperator)
     assert isinstance(as_operator(DuckPhysics(_mask()), SHAPE, complex_as_channels=True), DeepinvOperator)
+    assert as_operator(DuckPhysics(_mask()), SHAPE).complex_as_channels  # the convention is probed
 
 
 def test_deepinv_adapter_against_the_real_library():
-    dinv = pytest.importorskip("deepinv")
+    import deepinv as dinv  # in the test extra: this runs in CI (tests/test_deepinv.py has the rest)
+
     mask = _mask()
     physics = dinv.physics.MRI(mask=mask.float().unsqueeze(0), img_size=(2, *SHAPE), device="cpu")
     op = DeepinvOperator(physics, SHAPE, complex_as_channels=True)

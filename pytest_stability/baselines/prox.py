@@ -92,6 +92,16 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return l21_norm(gradient(x))
 
 
+def _ball_factor(squared: torch.Tensor, radius: torch.Tensor | float) -> torch.Tensor:
+    """min(1, r / |v|) from |v|² = ``squared``: the factor that projects v onto the disc |v| ≤ r, computed as
+    r / max(|v|, r) so that neither its value nor its derivative overflows where |v| is tiny or 0 (1 / |v| did:
+    its derivative |v|⁻³ passes float32's range for |v| < 1e-13, which at fastMRI's intensity scale, ~1e-4,
+    a dual variable of TV reaches, and unrolled solvers then had NaN gradients)."""
+    bound = torch.as_tensor(radius, dtype=squared.dtype, device=squared.device) ** 2
+    safe = torch.where(squared > bound, squared, bound)
+    return torch.where(squared > bound, radius * torch.rsqrt(safe), torch.ones_like(safe))
+
+
 def project_l2inf_ball(q: torch.Tensor, radius: torch.Tensor | float) -> torch.Tensor:
     """Project each pixel's vector q_ij onto the disc |q_ij| ≤ radius: q_ij · min(1, radius / |q_ij|).
 
@@ -99,9 +109,7 @@ def project_l2inf_ball(q: torch.Tensor, radius: torch.Tensor | float) -> torch.T
     radius·‖·‖_{2,1}, the dual step of isotropic TV. ``radius`` is a float or a tensor broadcastable to
     (B, C, H, W), e.g. one λ per image of shape (B, 1, 1, 1).
     """
-    squared = _pointwise_squared(q)
-    factor = torch.clamp(radius * torch.rsqrt(torch.clamp(squared, min=torch.finfo(squared.dtype).tiny)), max=1.0)
-    return q * factor.unsqueeze(-3)
+    return q * _ball_factor(_pointwise_squared(q), radius).unsqueeze(-3)
 
 
 def soft_threshold(x: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
@@ -110,9 +118,7 @@ def soft_threshold(x: torch.Tensor, threshold: torch.Tensor | float) -> torch.Te
     For real x this is sign(x)·max(|x| - t, 0); for complex x it shrinks the magnitude and keeps the phase
     (the l1 norm of a complex vector is Σ|x_i|). ``threshold`` broadcasts against x (per image, per band).
     """
-    squared = squared_magnitude(x)
-    inverse = torch.rsqrt(torch.clamp(squared, min=torch.finfo(squared.dtype).tiny))
-    return x * torch.clamp(1.0 - threshold * inverse, min=0.0)
+    return x * (1.0 - _ball_factor(squared_magnitude(x), threshold))
 
 
 def clip_magnitude(x: torch.Tensor, radius: torch.Tensor | float) -> torch.Tensor:
@@ -121,8 +127,7 @@ def clip_magnitude(x: torch.Tensor, radius: torch.Tensor | float) -> torch.Tenso
     The ball of ‖·‖_∞, dual to ‖·‖₁: this is the prox of the conjugate of radius·‖·‖₁ (Moreau: x minus
     :func:`soft_threshold` (x, radius)), the dual step of an l1 analysis term. ``radius`` broadcasts against x.
     """
-    squared = squared_magnitude(x)
-    return x * torch.clamp(radius * torch.rsqrt(torch.clamp(squared, min=torch.finfo(squared.dtype).tiny)), max=1.0)
+    return x * _ball_factor(squared_magnitude(x), radius)
 
 
 def shrink_l2(z: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
@@ -131,6 +136,5 @@ def shrink_l2(z: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
     By Moreau's identity it is z − P(z) with P the projection onto the ball ‖z_b‖ ≤ t_b, so the dual step
     of the constraint ‖A x − y‖ ≤ η is ``shrink_l2(v − σ y, σ η)``. ``threshold`` has shape (B,).
     """
-    norm = l2_norm(real_view(z))
-    scale = torch.clamp(1.0 - threshold / torch.clamp(norm, min=torch.finfo(norm.dtype).tiny), min=0.0)
+    scale = 1.0 - _ball_factor(l2_norm(real_view(z)) ** 2, threshold)
     return z * scale.reshape(-1, *([1] * (z.dim() - 1)))

@@ -51,11 +51,12 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
     """ρ (J, B), box PSNR/SSIM (J, B) and whether f(A(x + d)) is finite (J, B) for details ds (J, B, C, H, W)
     added to x (B, C, H, W)."""
     j, b = ds.shape[:2]
+    fd = f.for_images(torch.arange(b).repeat(j))  # x + d_i for every detail i: per-image coil maps follow
     with frozen(f.model), torch.no_grad():
         clean = f(f.measure(x))
         check_clean_output(f, clean, x)
         xd = (x.unsqueeze(0) + ds).reshape(j * b, *x.shape[1:])
-        out = f(f.measure(xd)).reshape(j, b, *clean.shape[1:])
+        out = fd(fd.measure(xd)).reshape(j, b, *clean.shape[1:])
     finite = torch.isfinite(out).reshape(j, b, -1).all(dim=2)
     rho = recovery((out - clean.unsqueeze(0)).reshape(j * b, -1), ds.reshape(j * b, -1)).view(j, b)
     truth = x.unsqueeze(0) + ds

@@ -26,15 +26,16 @@ import torch
 from ..controls import noise_control, persistence
 from ..metrics import l2_norm, psnr
 from ..models import Reconstructor, as_reconstructor, frozen
-from ..operators import as_operator
+from ..operators import as_operator, for_images
 from ..search import DOMAINS, PerturbationMap, PerturbationSearch, SearchResult, prepare_images
 from .references import is_differentiable_baseline, reference
 from .result import DECIDED_MARGIN, CheckResult, relative_margin
 
 
-def _image_view(pm: PerturbationMap, z: torch.Tensor) -> torch.Tensor:
-    """The perturbation as an image: r itself, or A* e for a measurement-domain e (r with A r = e if A A* = I)."""
-    return z if pm.domain == "image" else pm.A.adjoint(z)
+def _image_view(pm: PerturbationMap, z: torch.Tensor, image: int) -> torch.Tensor:
+    """The perturbation z (n, ...) of image ``image`` as an image: r itself, or A* e for a measurement-domain e
+    (r with A r = e if A A* = I)."""
+    return z if pm.domain == "image" else for_images(pm.A, [image] * z.shape[0]).adjoint(z)
 
 
 def _ratios_on(pm_ref: PerturbationMap, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +139,7 @@ def _growing(pm: PerturbationMap, res: SearchResult) -> dict[str, torch.Tensor]:
     """x + r_k and f(A(x + r_k)) for every eps_k (increasing) on the image worst at the largest eps."""
     b = _worst_image(res.ratio[-1])
     return {"growing_eps": res.eps.detach().clone(),
-            "growing_inputs": pm.x[b:b + 1] + _image_view(pm, res.perturbations[:, b]),
+            "growing_inputs": pm.x[b:b + 1] + _image_view(pm, res.perturbations[:, b], b),
             "growing_reconstructions": res.outputs[:, b]}
 
 
@@ -166,7 +167,7 @@ def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: Perturbati
         ref_ratio = float(ref_same[k].max())
     passed = kappa <= limit
     x = pm.x[b:b + 1]
-    seen = _image_view(pm, res.perturbations[k, b:b + 1])  # r, or A* e in the measurement domain
+    seen = _image_view(pm, res.perturbations[k, b:b + 1], b)  # r, or A* e in the measurement domain
     out = res.outputs[k, b:b + 1]
     eps = float(res.eps[k])
     numbers: dict[str, Any] = {

@@ -1,11 +1,16 @@
 """Adapters that turn a user's own forward model into a :class:`LinearOperator`.
 
-* :class:`FunctionOperator`: a pair of callables (forward, adjoint), e.g. a scanner vendor's simulator;
+* :class:`FunctionOperator`: a pair of callables (forward, adjoint), e.g. a scanner vendor's simulator or a
+  GPU projector;
 * :class:`MatrixOperator`: an explicit (m, N) matrix — dense torch or numpy, or scipy-sparse — acting on
   the flattened image (row-major over (H, W)), as the paper's own CT code did with its Radon matrix;
-* :class:`DeepinvOperator`: a deepinv ``Physics`` object, used through ``physics.A`` / ``physics.A_adjoint``
-  (deepinv is not a dependency: anything with those two methods is accepted);
+* :class:`~.deepinv.DeepinvOperator`: a deepinv ``Physics`` object (see :mod:`.deepinv`);
 * :func:`as_operator`: picks the right adapter for whatever it is given.
+
+A user's operator is called only in the dtype of the data and on its device: float32 images reach it as
+float32 (never float64), real images as real (never complex). The library's own computations with it (the
+norm estimate behind the CS baselines' step sizes, the dot-product test) run in the dtype and on the device
+of the first images it was given (:attr:`LinearOperator.dtype`, :attr:`LinearOperator.device`).
 
 The adjoint a user supplies is trusted, not derived: run :func:`adjointness_error` once on your operator
 (the test suite does so for every built-in one) before relying on a stability verdict.
@@ -19,53 +24,118 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import LinearOperator, check_tensor, complex_dtype, real_dtype
+from ..memory import is_out_of_memory
+from .base import LinearOperator, check_tensor, complex_dtype
 from .sparse import SparseMatrix
+
+# the probe's dtypes, in order: real before complex, so an operator of real images is never handed complex ones
+PROBE_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+class OperatorError(RuntimeError):
+    """The user's forward or adjoint callable raised; the message says what it was called with and the fix."""
 
 
 class FunctionOperator(LinearOperator):
     """A linear operator from two callables: ``forward(x)`` and its exact ``adjoint(y)``.
 
-    Both must take and return batched tensors: images (B, C, H, W) and measurements (B, C, ...).
-    The measurement layout is learnt from the first forward call (or a probe on zeros).
+    Both must take and return batched tensors: images (B, C, H, W) and measurements (B, C, ...), C the
+    channels (or the coils of multi-coil MRI). They are called only in the dtype of the data (see the module
+    docstring). ``domain_is_complex`` says whether the images are complex (C^N, MRI) or real (R^N, CT); by
+    default it is found from the operator: a forward that maps real images to real measurements acts on R^N,
+    one that returns complex measurements (a Fourier transform) or takes only complex images on C^N. The
+    measurement layout, the domain, ``dtype`` and ``device`` are learnt from the first forward call; when one
+    is needed before any data (e.g. for ``sampling_ratio``), a probe calls forward on zeros (1, 1, H, W) on
+    the CPU in the first dtype of :data:`PROBE_DTYPES` it takes (real ones only when
+    ``domain_is_complex=False``). An operator that takes only CUDA tensors is taught by calling it once on
+    your images (``A(x)``) before the test.
     ``naive`` (optional) is the naive reconstruction a network takes as input; A* y when omitted.
     """
 
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor],
                  adjoint: Callable[[torch.Tensor], torch.Tensor], image_shape: tuple[int, int], *,
-                 naive: Callable[[torch.Tensor], torch.Tensor] | None = None, domain_is_complex: bool = True):
+                 naive: Callable[[torch.Tensor], torch.Tensor] | None = None, domain_is_complex: bool | None = None):
         if not callable(forward) or not callable(adjoint):
             raise TypeError("FunctionOperator needs callables forward(x) and adjoint(y).")
+        if domain_is_complex is not None and not isinstance(domain_is_complex, bool):
+            raise TypeError(f"domain_is_complex must be True (complex images, MRI), False (real images, CT) or None "
+                            f"(found from the operator), got {domain_is_complex!r}.")
         super().__init__(image_shape)
         self._fwd, self._adj, self._naive = forward, adjoint, naive
-        self.domain_is_complex = domain_is_complex
+        self._domain, self._domain_given = domain_is_complex, domain_is_complex is not None
         self._trailing: tuple[int, ...] | None = None
+
+    @property
+    def domain_is_complex(self) -> bool:
+        if self._domain is None:
+            self._probe()
+        return self._domain
 
     @property
     def measurement_trailing(self) -> tuple[int, ...]:
         if self._trailing is None:
-            dtype = torch.complex64 if self.domain_is_complex else torch.float32
-            with torch.no_grad():
-                self._forward(torch.zeros((1, 1, *self.image_shape), dtype=dtype))
+            self._probe()
         return self._trailing
 
     @property
     def num_measurements(self) -> int:
         return int(np.prod(self.measurement_trailing))
 
+    def _probe(self) -> None:
+        """Call forward on zeros in the first dtype it takes, which teaches the layout and the domain."""
+        failures = []
+        for dtype in PROBE_DTYPES[:2] if self._domain is False else PROBE_DTYPES:
+            try:
+                with torch.no_grad():
+                    self.forward(torch.zeros((1, 1, *self.image_shape), dtype=dtype))
+                return
+            except OperatorError as exc:
+                failures.append(f"{str(dtype).replace('torch.', '')}: {type(exc.__cause__).__name__}: {exc.__cause__}")
+        raise ValueError(f"the operator's forward callable takes no zeros (1, 1, {self.image_shape[0]}, "
+                         f"{self.image_shape[1]}) on the CPU in any dtype, so its measurement layout is unknown:\n  "
+                         + "\n  ".join(failures) + "\nIt must take batched images (B, C, H, W). If it runs only on "
+                         "a GPU, call it once on your images (A(x)) before the test: the layout is learnt from that "
+                         "call.")
+
+    def _call(self, function: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor, what: str) -> Any:
+        """``function(t)``; what the user's callable raises comes back as an :class:`OperatorError` naming the fix."""
+        try:
+            return function(t)
+        except Exception as exc:  # the user's code: say what it was called with
+            if is_out_of_memory(exc):
+                raise
+            raise OperatorError(self._failure(what, t, exc)) from exc
+
+    def _failure(self, what: str, t: torch.Tensor, exc: Exception) -> str:
+        called = (f"the operator's {what} callable raised {type(exc).__name__}: {exc}\nIt was called with a "
+                  f"{str(t.dtype).replace('torch.', '')} tensor of shape {tuple(t.shape)} on {t.device}")
+        if t.is_complex() and self._domain:
+            why = ("domain_is_complex=True" if self._domain_given
+                   else "it was found to return complex measurements for real images")
+            return (f"{called}: complex, because the operator's domain is complex ({why}). If it acts on real "
+                    "images only, pass domain_is_complex=False (as_operator((forward, adjoint), (H, W), "
+                    "domain_is_complex=False)).")
+        return (f"{called}: the dtype of the data under test, whose precision is the model's. An operator that "
+                "takes one precision only is tested with a model and images in it (e.g. model.float()).")
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._fwd(x)
-        if not isinstance(y, torch.Tensor) or y.dim() < 3 or y.shape[:2] != x.shape[:2]:
-            raise ValueError(f"the forward callable must return a tensor (B, C, ...) for x of shape "
-                             f"{tuple(x.shape)}; got {getattr(y, 'shape', type(y).__name__)}.")
-        self._trailing = tuple(y.shape[2:])
+        y = self._call(self._fwd, x, "forward")
+        if not isinstance(y, torch.Tensor) or y.dim() < 3 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"the forward callable must return a tensor (B, C, ...) (C: channels or coils) for x of "
+                             f"shape {tuple(x.shape)}; got {getattr(y, 'shape', type(y).__name__)}.")
+        if self._trailing is None:
+            self._trailing = tuple(y.shape[2:])
+        if self._domain is None:
+            self._domain = x.is_complex() or y.is_complex()
+        if self.dtype is None:
+            self.dtype, self.device = x.dtype, x.device
         return y
 
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return self._adj(y)
+        return self._call(self._adj, y, "adjoint")
 
     def naive(self, y: torch.Tensor) -> torch.Tensor:
-        return self._naive(y) if self._naive is not None else self.adjoint(y)
+        return self._call(self._naive, y, "naive") if self._naive is not None else self.adjoint(y)
 
 
 class MatrixOperator(LinearOperator):
@@ -127,41 +197,6 @@ class MatrixOperator(LinearOperator):
         return self._apply(y, adjoint=True).reshape(*y.shape[:2], *self.image_shape)
 
 
-class DeepinvOperator(FunctionOperator):
-    """A deepinv ``LinearPhysics`` (or anything with ``A(x)`` and ``A_adjoint(y)``) as an operator.
-
-    deepinv's MRI physics stores complex images and k-space as two real channels (B, 2, H, W); with
-    ``complex_as_channels=True`` our complex (B, 1, H, W) images are converted on the way in and the
-    measurements on the way out, so checks see complex tensors as for the built-in MRI operators.
-    The naive reconstruction is ``physics.A_dagger`` when ``use_dagger=True`` (deepinv's pseudo-inverse,
-    which for some physics runs conjugate gradients), else A* y.
-    """
-
-    def __init__(self, physics: Any, image_shape: tuple[int, int], *, complex_as_channels: bool = False,
-                 use_dagger: bool = False, domain_is_complex: bool | None = None):
-        if not (callable(getattr(physics, "A", None)) and callable(getattr(physics, "A_adjoint", None))):
-            raise TypeError(f"{type(physics).__name__} has no A(x) and A_adjoint(y) methods; it is not a "
-                            "deepinv LinearPhysics.")
-        self.physics, self.complex_as_channels = physics, complex_as_channels
-        super().__init__(self._wrap(physics.A), self._wrap(physics.A_adjoint), image_shape,
-                         naive=self._wrap(physics.A_dagger) if use_dagger else None,
-                         domain_is_complex=complex_as_channels if domain_is_complex is None else domain_is_complex)
-
-    def _wrap(self, method: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``method`` between our complex (B, 1, ...) tensors and deepinv's (B, 2, ...) channels, if asked."""
-        if not self.complex_as_channels:
-            return method
-
-        def call(t: torch.Tensor) -> torch.Tensor:
-            if t.shape[1] != 1:
-                raise ValueError(f"complex_as_channels takes single-channel complex tensors, got {tuple(t.shape)}.")
-            t = t.to(complex_dtype(t.dtype))
-            out = method(torch.cat([t.real, t.imag], dim=1))
-            return torch.complex(out[:, :1], out[:, 1:2])
-
-        return call
-
-
 def as_operator(obj: Any, image_shape: tuple[int, int] | None = None, **kwargs: Any) -> LinearOperator:
     """Wrap ``obj`` as a :class:`LinearOperator`.
 
@@ -178,6 +213,8 @@ def as_operator(obj: Any, image_shape: tuple[int, int] | None = None, **kwargs: 
     if hasattr(obj, "A") and hasattr(obj, "A_adjoint"):
         if image_shape is None:
             raise ValueError("a deepinv physics object needs image_shape=(H, W).")
+        from .deepinv import DeepinvOperator  # that module builds on this one
+
         return DeepinvOperator(obj, image_shape, **kwargs)
     if isinstance(obj, (torch.Tensor, np.ndarray)) or hasattr(obj, "tocsr"):
         return MatrixOperator(obj, image_shape)
@@ -186,16 +223,26 @@ def as_operator(obj: Any, image_shape: tuple[int, int] | None = None, **kwargs: 
 
 
 def adjointness_error(op: LinearOperator, *, channels: int = 1, seed: int = 0,
-                      dtype: torch.dtype = torch.complex128) -> float:
+                      dtype: torch.dtype | None = None) -> float:
     """|⟨A x, y⟩ − ⟨x, A* y⟩| / |⟨A x, y⟩| for random x, y: the dot-product test of an adjoint.
 
-    A correct adjoint gives ~1e-7 in single and ~1e-15 in double precision. Real-domain operators are
-    tested on complex data too (they act on real and imaginary parts alike).
+    A correct adjoint gives ~1e-5 in single and ~1e-14 in double precision. It runs in the operator's own
+    dtype and on its device (:attr:`LinearOperator.dtype`, complex for a complex domain; float64 or
+    complex128 on the CPU for operators that follow the data), or in ``dtype``: real-domain operators may be
+    tested on complex data too (they act on real and imaginary parts alike). For real x the inner products
+    are the real ones, Re⟨·,·⟩, under which Re A* is the adjoint.
     """
+    is_complex = op.domain_is_complex  # first: for a user's operator it may probe, which sets its dtype
+    if dtype is None:
+        dtype = complex_dtype(op.dtype or torch.float64) if is_complex else op.dtype or torch.float64
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn((2, channels, *op.image_shape), dtype=dtype, generator=gen)
+    x = torch.randn((2, channels, *op.image_shape), dtype=dtype, generator=gen).to(op.device or "cpu")
     ax = op.forward(x)
-    y = torch.randn(ax.shape, dtype=complex_dtype(real_dtype(dtype)) if dtype.is_complex else dtype, generator=gen)
-    lhs = torch.vdot(ax.reshape(-1).to(y.dtype), y.reshape(-1))
-    rhs = torch.vdot(x.reshape(-1), op.adjoint(y).reshape(-1).to(x.dtype))
+    y = torch.randn(ax.shape, dtype=ax.dtype, generator=gen).to(ax.device)
+    lhs = torch.vdot(ax.reshape(-1), y.reshape(-1))
+    a_star_y = op.adjoint(y).reshape(-1)
+    if x.is_complex():
+        rhs = torch.vdot(x.reshape(-1), a_star_y.to(x.dtype))
+    else:
+        lhs, rhs = lhs.real, torch.vdot(x.reshape(-1), a_star_y.real)
     return float((lhs - rhs).abs() / lhs.abs())

@@ -62,10 +62,18 @@ class LinearOperator:
     Subclasses implement ``_forward`` and ``_adjoint`` on validated, batched tensors and may override
     ``naive`` and ``project``. ``image_shape`` is (H, W); ``domain_is_complex`` says whether the
     natural image space is C^N (MRI) or R^N (CT), which the norm estimate and searches use.
+
+    ``dtype`` and ``device`` say where an operator made of the user's code runs: the dtype and device of the
+    first images it was given (a float32-only projector: float32). The library's own computations with the
+    operator (the norm estimate, the dot-product test) run there, so such an operator only ever sees the
+    data's dtype. They are None for operators that follow the data to any dtype and device (every built-in
+    one), whose own computations run in double precision on the CPU.
     """
 
     image_shape: tuple[int, int]
     domain_is_complex: bool = True
+    dtype: torch.dtype | None = None
+    device: torch.device | None = None
 
     def __init__(self, image_shape: tuple[int, int]):
         if len(image_shape) != 2 or min(image_shape) < 1:
@@ -117,21 +125,29 @@ class LinearOperator:
         """m / N: measurements per image pixel; MRI operators report their mask's achieved sampling ratio."""
         return self.num_measurements / (self.image_shape[0] * self.image_shape[1])
 
-    def norm(self, *, iterations: int = 50, seed: int = 0, device: torch.device | str = "cpu") -> float:
+    def norm(self, *, iterations: int = 50, seed: int = 0, device: torch.device | str | None = None,
+             dtype: torch.dtype | None = None) -> float:
         """‖A‖ by power iteration on A* A from a seeded random start (cached after the first call).
 
         Power iteration approaches ‖A‖ from below; 50 iterations bring a well-separated top singular
-        value to float precision. Step sizes of the CS baselines are derived from it.
+        value to float precision. Step sizes of the CS baselines are derived from it. It runs on
+        ``device`` in the precision of ``dtype`` (complex for a complex domain), by default the operator's
+        own (:attr:`dtype`, :attr:`device`) or float64 on the CPU. On a real domain A* is taken as Re A*,
+        the adjoint of A restricted to real images.
         """
         if self._norm is None:
             gen = torch.Generator().manual_seed(seed)
-            dtype = torch.complex128 if self.domain_is_complex else torch.float64
-            x = torch.randn((1, 1, *self.image_shape), generator=gen, dtype=dtype).to(device)
+            is_complex = self.domain_is_complex  # first: for a user's operator it may probe, which sets its dtype
+            precision = dtype or self.dtype or torch.float64
+            precision = complex_dtype(precision) if is_complex else real_dtype(precision)
+            x = torch.randn((1, 1, *self.image_shape), generator=gen, dtype=precision)
+            x = x.to(device or self.device or "cpu")
             value = 0.0
             with torch.no_grad():
                 for _ in range(iterations):
                     x = x / torch.linalg.vector_norm(x)
                     x = self.adjoint(self.forward(x))
+                    x = x if is_complex else x.real
                     value = float(torch.linalg.vector_norm(x))
             self._norm = math.sqrt(value)
         return self._norm

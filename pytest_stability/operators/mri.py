@@ -7,11 +7,18 @@ and ``project`` maps any grid onto it.
 
 Single coil:  A x = M ⊙ F x,            A* y = F⁻¹ (M ⊙ y),     so A A* = I on the measurement space.
 Multi coil:   (A x)_c = M ⊙ F (S_c x),  A* y = Σ_c conj(S_c) F⁻¹ (M ⊙ y_c), with Σ_c |S_c|² = 1 so ‖A‖ ≤ 1.
+
+Coil maps are shared by every image (n_coils, H, W) or given per image (B, n_coils, H, W), as per-slice
+sensitivities are; an operator with per-image maps measures exactly its B images, in order, and
+:func:`for_images` selects the operator for some of them, so that a map follows its image wherever a batch
+is split, indexed or repeated.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -56,7 +63,9 @@ class SingleCoilMRI(LinearOperator):
     Images are (B, C, H, W), real or complex (real images are measured as complex ones); measurements
     are complex k-space grids of the same shape that vanish off the mask. Because F is unitary and M a
     projection, A A* = I on the measurement space and ‖A‖ = 1: the operator of the paper's Deep MRI,
-    DAGAN and (up to AUTOMAP's scale factor 0.48) AUTOMAP experiments.
+    DAGAN and (up to AUTOMAP's scale factor 0.48) AUTOMAP experiments. ``low_frequencies`` is the width of
+    the mask's fully sampled centre block (the ACS lines, fastMRI's ``num_low_frequencies``) when the mask
+    function reported it (``SamplingMask.low_frequencies``), else None.
     """
 
     measurement_layout = "(B, C, H, W) complex k-space"
@@ -65,6 +74,7 @@ class SingleCoilMRI(LinearOperator):
         m = as_mask_tensor(mask)
         super().__init__(tuple(m.shape))
         self.mask = m
+        self.low_frequencies: int | None = getattr(mask, "low_frequencies", None)
 
     @property
     def measurement_trailing(self) -> tuple[int, ...]:
@@ -120,9 +130,13 @@ class MultiCoilMRI(LinearOperator):
     """Parallel (SENSE) MRI: (A x)_c = M ⊙ F (S_c x) for coils c = 1..n_coils.
 
     Images are (B, 1, H, W), real or complex; measurements are (B, n_coils, H, W) complex k-space. Coil
-    maps are given by the user as (n_coils, H, W) (e.g. ESPIRiT maps; they are used as given) or
-    simulated with ``n_coils`` (smooth maps normalised to Σ|S_c|² = 1; the paper's MRI-VN used 15 coils).
-    The naive reconstruction is the coil-combined zero-filled image A* y = Σ_c conj(S_c) F⁻¹(M ⊙ y_c).
+    maps are given by the user (e.g. ESPIRiT maps; they are used as given) or simulated with ``n_coils``
+    (smooth maps normalised to Σ|S_c|² = 1; the paper's MRI-VN used 15 coils). Given maps are
+    (n_coils, H, W), shared by every image, or (B, n_coils, H, W), one set per image (per-slice
+    sensitivities): the operator then measures exactly B images, image b under maps b, and
+    :meth:`for_images` gives the operator of a subset, a reordering or a repetition of them. The naive
+    reconstruction is the coil-combined zero-filled image A* y = Σ_c conj(S_c) F⁻¹(M ⊙ y_c).
+    ``low_frequencies`` as for :class:`SingleCoilMRI`.
     """
 
     measurement_layout = "(B, n_coils, H, W) complex k-space"
@@ -131,20 +145,38 @@ class MultiCoilMRI(LinearOperator):
         m = as_mask_tensor(mask)
         super().__init__(tuple(m.shape))
         self.mask = m
+        self.low_frequencies: int | None = getattr(mask, "low_frequencies", None)
         if coil_maps is None:
             if n_coils is None:
                 raise ValueError("give coil_maps (n_coils, H, W) or n_coils to simulate smooth maps.")
             coil_maps = simulate_coil_maps(n_coils, self.image_shape)
-        check_tensor("coil_maps", coil_maps, ndim=3, trailing=self.image_shape, what=" (n_coils, H, W)")
-        if n_coils is not None and coil_maps.shape[0] != n_coils:
-            raise ValueError(f"coil_maps has {coil_maps.shape[0]} coils but n_coils={n_coils}.")
+        what = " (n_coils, H, W), or (B, n_coils, H, W) with one set of maps per image"
+        check_tensor("coil_maps", coil_maps, trailing=self.image_shape, what=what)
+        if coil_maps.dim() not in (3, 4):
+            raise ValueError(f"coil_maps must have 3 or 4 dimensions{what}, got shape {tuple(coil_maps.shape)}.")
+        if n_coils is not None and coil_maps.shape[-3] != n_coils:
+            raise ValueError(f"coil_maps has {coil_maps.shape[-3]} coils but n_coils={n_coils}.")
         if not bool(torch.isfinite(coil_maps).all()):
             raise ValueError("coil_maps contain NaN or Inf; estimate them again or mask the background.")
-        self.coil_maps = coil_maps.to(complex_dtype(coil_maps.dtype))
+        self._maps = coil_maps.to(complex_dtype(coil_maps.dtype))  # as given: shared, or one set per image
+        self._root = self  # the operator whose per-image maps this one selects from
+        self._index: torch.Tensor | None = None  # which of the root's images this one measures (None: all)
+
+    @property
+    def coil_maps(self) -> torch.Tensor:
+        """S: (n_coils, H, W) shared by every image, or (B, n_coils, H, W) per image."""
+        return self._maps if self._index is None else self._maps[self._index]
+
+    @property
+    def n_images(self) -> int | None:
+        """How many images the per-image maps belong to; None when the maps are shared by every image."""
+        if self._maps.dim() == 3:
+            return None
+        return self._maps.shape[0] if self._index is None else self._index.numel()
 
     @property
     def n_coils(self) -> int:
-        return int(self.coil_maps.shape[0])
+        return int(self._maps.shape[-3])
 
     @property
     def measurement_trailing(self) -> tuple[int, ...]:
@@ -159,6 +191,54 @@ class MultiCoilMRI(LinearOperator):
         """The mask's sampling ratio (sampled k-space locations / all), the same in every coil."""
         return int(self.mask.sum()) / self.mask.numel()
 
+    def for_images(self, index: slice | Sequence[int] | torch.Tensor) -> MultiCoilMRI:
+        """The operator for images ``index`` (a slice, or positions that may repeat) of the batch this one
+        measures: with per-image maps, image ``index[i]``'s maps measure the i-th image; shared maps: ``self``."""
+        n = self.n_images
+        if n is None:
+            return self
+        positions = torch.arange(n)[index.cpu() if isinstance(index, torch.Tensor) else index]
+        if positions.dim() != 1:
+            raise ValueError(f"for_images takes a slice or a 1D sequence of image positions, got {index!r}.")
+        if positions.numel() == n and torch.equal(positions, torch.arange(n)):
+            return self
+        sub = copy.copy(self)
+        sub._constants = {key: value for key, value in self._constants.items() if key[0] != "maps"}
+        sub._index = positions if self._index is None else self._index[positions]
+        return sub
+
+    def norm(self, *, iterations: int = 50, seed: int = 0, device: torch.device | str | None = None,
+             dtype: torch.dtype | None = None) -> float:
+        """‖A‖; with per-image maps the largest ‖A_b‖ over the images the maps were given for (an operator from
+        :meth:`for_images` reports that of the whole batch: a bound, all that step sizes need), by power
+        iteration on the block-diagonal A* A of that batch (double precision on the CPU by default)."""
+        root = self._root
+        if root._maps.dim() == 3:
+            return super().norm(iterations=iterations, seed=seed, device=device, dtype=dtype)
+        if root._norm is None:
+            gen = torch.Generator().manual_seed(seed)
+            x = torch.randn((root._maps.shape[0], 1, *self.image_shape), generator=gen,
+                            dtype=complex_dtype(dtype or torch.float64)).to(device or "cpu")
+            with torch.no_grad():
+                for _ in range(iterations):
+                    x = root.adjoint(root.forward(x / torch.linalg.vector_norm(x)))
+            root._norm = math.sqrt(float(torch.linalg.vector_norm(x)))
+        return root._norm
+
+    def _coil_maps(self, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """S on ``like``'s device in ``dtype`` (selected from the root's copy there), checked against the batch."""
+        n = self.n_images
+        if n is not None and like.shape[0] != n:
+            raise ValueError(f"this MultiCoilMRI has coil maps for {n} images (one set per image) but got a batch of "
+                             f"{like.shape[0]}; it measures exactly its own images, in order: select the operator of "
+                             "a subset or a repetition with operator.for_images(index).")
+        key = ("maps", like.device, dtype)
+        if key not in self._constants:
+            maps = self._root._constant("maps", self._maps, like, dtype)
+            self._constants[key] = maps if self._index is None else maps[self._index.to(like.device)]
+        maps = self._constants[key]
+        return maps.unsqueeze(0) if maps.dim() == 3 else maps
+
     def _check_single_channel(self, x: torch.Tensor) -> None:
         if x.shape[1] != 1:
             raise ValueError(f"multi-coil MRI takes single-channel images (B, 1, H, W), got {tuple(x.shape)}; "
@@ -167,18 +247,23 @@ class MultiCoilMRI(LinearOperator):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_single_channel(x)
         cdt = complex_dtype(x.dtype)
-        maps = self._constant("maps", self.coil_maps, x, cdt)
-        return fft2c(x.to(cdt) * maps) * self._constant("mask", self.mask, x, real_dtype(x.dtype))
+        return fft2c(x.to(cdt) * self._coil_maps(x, cdt)) * self._constant("mask", self.mask, x, real_dtype(x.dtype))
 
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
         if y.shape[1] != self.n_coils:
             raise ValueError(f"y has {y.shape[1]} coils (shape {tuple(y.shape)}) but the operator has "
                              f"{self.n_coils}; measurements are (B, n_coils, H, W).")
         cdt = complex_dtype(y.dtype)
-        maps = self._constant("maps", self.coil_maps, y, cdt)
         coil_images = ifft2c(y.to(cdt) * self._constant("mask", self.mask, y, real_dtype(y.dtype)))
-        return (maps.conj() * coil_images).sum(dim=1, keepdim=True)
+        return (self._coil_maps(y, cdt).conj() * coil_images).sum(dim=1, keepdim=True)
 
     def project(self, y: torch.Tensor) -> torch.Tensor:
         """Zero the k-space entries the mask does not sample, in every coil."""
         return y * self._constant("mask", self.mask, y, real_dtype(y.dtype))
+
+
+def for_images(operator: LinearOperator, index: slice | Sequence[int] | torch.Tensor) -> LinearOperator:
+    """``operator`` for images ``index`` of its batch: a :class:`MultiCoilMRI` with per-image coil maps selects
+    theirs (:meth:`MultiCoilMRI.for_images`); any other operator measures every image alike and is returned."""
+    select = getattr(operator, "for_images", None)
+    return operator if select is None else select(index)
