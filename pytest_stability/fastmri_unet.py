@@ -37,7 +37,8 @@ class FastMRIUnet(torch.nn.Module):
         if masked_kspace.dim() != 5 or masked_kspace.shape[-1] != 2:
             raise ValueError(f"FastMRIUnet takes fastMRI's masked k-space (B, coils, H, W, 2), got shape "
                              f"{tuple(masked_kspace.shape)}; use it with Case(..., inputs='fastmri').")
-        image = ifft2c(torch.view_as_complex(masked_kspace.contiguous())).abs().pow(2).sum(dim=1).sqrt()
+        power = ifft2c(torch.view_as_complex(masked_kspace.contiguous())).abs().pow(2).sum(dim=1)
+        image = (power + torch.finfo(power.dtype).tiny).sqrt()  # RSS, differentiable where a pixel is exactly 0
         h, w = image.shape[-2:]
         ch, cw = self.crop or (h, w)
         if not (0 < ch <= h and 0 < cw <= w):

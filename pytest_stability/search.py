@@ -50,7 +50,7 @@ import torch.autograd.forward_ad as fwAD
 
 from .memory import split_batch
 from .metrics import l2_norm
-from .models import Reconstructor, StabilityWarning, as_reconstructor, check_clean_output, frozen
+from .models import ModelError, Reconstructor, StabilityWarning, as_reconstructor, check_clean_output, frozen
 from .names import DOMAINS, MODES
 from .operators.base import complex_dtype
 
@@ -349,7 +349,9 @@ class PerturbationSearch:
         for i in range(self.power_iterations):
             jv = self._jvp(pm, z0, v, index, out0)
             sigma = l2_norm(jv)
-            v = _normalize(pm.gradient(out0, z0, grad_outputs=jv, retain_graph=i < self.power_iterations - 1))
+            g = pm.gradient(out0, z0, grad_outputs=jv, retain_graph=i < self.power_iterations - 1)
+            _check_gradient(pm, g, finite=torch.ones(pm.batch, dtype=torch.bool, device=g.device))
+            v = _normalize(g)
         return v.detach(), sigma
 
     # -- corrected and gradient-free ascent ------------------------------------------------------
@@ -444,6 +446,7 @@ class PerturbationSearch:
                 break
             if not gradient_free:
                 grad = pm.gradient(obj.sum(), zt)
+                _check_gradient(pm, grad, finite=~bad.to(grad.device))
             # adaptive step: a drop below the previous objective halves the step and restarts from the best point
             worse = obj_d < prev_obj[dev_idx]
             prev_obj[dev_idx] = obj_d
@@ -525,6 +528,20 @@ class PerturbationSearch:
         return SearchResult.from_best(pm, eps=rel.median(dim=1).values.cpu(), z=z, out=out, history=hist_k,
                                       mode="faithful", seed=self.seed, steps=int(ends[-1]),
                                       notes=["faithful mode: eps holds the achieved median ‖r‖/‖x‖ per snapshot"])
+
+
+def _check_gradient(pm: PerturbationMap, grad: torch.Tensor, *, finite: torch.Tensor) -> None:
+    """Refuse a NaN or Inf gradient where the model's output is finite: the model is not differentiable there
+    (a square root, norm or division at 0), and the search would carry the NaN into every perturbation."""
+    bad = ~torch.isfinite(grad.reshape(grad.shape[0], -1)).all(dim=1) & finite
+    if bool(bad.any()):
+        raise ModelError(
+            f"the gradient of model {pm.f.name!r} with respect to its input is NaN or Inf for {int(bad.sum())} of "
+            f"{grad.shape[0]} inputs whose outputs are finite: the model is not differentiable there, typically a "
+            "square root, norm or division at exactly 0 (e.g. a root-sum-of-squares image with zero pixels; "
+            "torch.sqrt(s) has an infinite derivative at s = 0). Make it differentiable (e.g. torch.sqrt(s + "
+            "torch.finfo(s.dtype).tiny)), or wrap the model so it has no gradient (the search then runs "
+            "gradient-free, a weaker lower bound).")
 
 
 def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:

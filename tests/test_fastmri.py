@@ -234,6 +234,22 @@ def test_unet_sees_what_fastmris_unet_transform_gives_it(loaded, crop):
     assert float(ours[1, 0].abs().sum() - window.abs().sum()) == 0.0  # nothing outside the U-Net's window
 
 
+def test_the_unet_pipeline_is_differentiable_where_the_zero_filled_image_is_zero(monkeypatch):
+    """Where the zero-filled coil images are all exactly 0 (sqrt has an infinite derivative there, and 0 · ∞ is
+    NaN), FastMRIUnet's RSS stays differentiable, so the search gets a finite gradient. The inverse FFT is replaced
+    by a map with exact zeros (an FFT's rounding rarely gives them, but real data do)."""
+    import pytest_stability.operators.mri as module
+
+    window = torch.ones(1, 1, H, W)
+    window[..., :4, :] = 0.0
+    monkeypatch.setattr(module, "ifft2c", lambda k: k * window)
+    torch.manual_seed(0)
+    kspace = torch.randn(1, 2, H, W, 2, requires_grad=True)
+    out = FastMRIUnet(Unet(1, 1, chans=4, num_pool_layers=2).eval())(kspace, None, None)
+    (grad,) = torch.autograd.grad(out.sum(), kspace)
+    assert bool(torch.isfinite(grad).all())
+
+
 # -- magnitude reconstructions of complex ground truths ----------------------------------------------------------
 def rss(masked_kspace, mask, num_low_frequencies):
     """The RSS of the zero-filled coil images: fastMRI's VarNet output convention, here exact on full data."""

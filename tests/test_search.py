@@ -99,6 +99,29 @@ def test_early_stop_once_the_verdict_is_decided(mri, images):
     assert decided.evaluations["forward"] < full.evaluations["forward"] / 3
 
 
+class MaskedMagnitude(torch.nn.Module):
+    """sqrt(z²) of z = m · Re A* y with a fixed window m: finite everywhere, but not differentiable outside the window,
+    where z is exactly 0 (the derivative of sqrt at 0 is ∞ and 0 · ∞ is NaN), as a root-sum-of-squares image is not
+    at its exact zeros."""
+
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+        self.register_buffer("window", torch.zeros(1, 1, H, H))
+        self.window[..., 4:-4, 4:-4] = 1.0
+
+    def forward(self, y):
+        z = self.window * self.op.adjoint(y).real
+        return (z ** 2).sqrt()
+
+
+@pytest.mark.parametrize("power_iterations", [10, 0])
+def test_a_model_with_nan_gradients_at_finite_outputs_is_refused_with_the_fix(mri, images, power_iterations):
+    with pytest.raises(ModelError, match=r"NaN or Inf for 2 of 2 inputs whose outputs are finite.*sqrt\(s \+ "):
+        PerturbationSearch(eps=0.02, steps=3, power_iterations=power_iterations).run(
+            Reconstructor(MaskedMagnitude(mri), mri, inputs="y"), images.real)
+
+
 def test_restarts_and_several_eps_run_in_one_batch(mri, images):
     f = Reconstructor(Planted(mri), mri, inputs="y")
     res = PerturbationSearch(eps=(0.01, 0.02, 0.04), steps=5, restarts=2, power_iterations=0,
