@@ -2,13 +2,15 @@
 
 Data: MNI152 slices at 128 × 128, elastically deformed, with random contrasts (:func:`datasets.augment`), measured
 noiselessly with the fixed 20 % Gaussian-line mask (seed 0), as DAGAN was trained on one mask. Input: the zero-filled
-magnitude |A* y|. DAGAN is trained as a conditional GAN: the generator's loss is a pixel term plus an adversarial
-term, the discriminator's the usual cross-entropy on real and generated images (both Adam 1e-4 here, β₁ = 0.5
-as in DCGAN/DAGAN), one discriminator step per generator step. DAGAN's pixel loss is 15 · MSE on [−1, 1] images,
-i.e. 60 · MSE on [0, 1], against an adversarial weight of 1, so ours is MSE + ADVERSARIAL · BCE with
-ADVERSARIAL = 1/60. DAGAN's frequency loss (an MSE of the DFTs) equals the pixel MSE times a constant (Parseval)
-and is folded into it; its perceptual loss needs ImageNet VGG weights, which nothing here may download, and is left
-out. Batch 8.
+magnitude |A* y|. DAGAN is trained as a conditional GAN with DAGAN's own losses and weights (tensorlayer/DAGAN,
+config.py and train.py): the generator minimises
+
+    1 · BCE(D(x̂), real) + 15 · NMSE(x̂, x) + 0.1 · mean (|F x̂| − |F x|)²  (+ 0.0025 · VGG perceptual loss)
+
+with NMSE = ‖x̂ − x‖ / ‖x‖ per image (not squared: its pull does not vanish as the error shrinks) and the frequency
+term on the magnitudes of the orthonormal DFT; the discriminator minimises the usual cross-entropy on real and
+generated images; Adam 1e-4, β₁ = 0.5 for both, one discriminator step per generator step. The perceptual term needs
+ImageNet VGG weights, which nothing here may download, and is left out (its weight is the smallest). Batch 8.
 """
 
 from __future__ import annotations
@@ -19,13 +21,20 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from pytest_stability import TVReconstruction, psnr
+from pytest_stability.operators import fft2c
 
 from .. import datasets, zoo
 from ..training import Nets, Optimisers, Recipe
 from .model import RATIO, DaganGenerator, Discriminator, family
 
 BATCH = 8
-ADVERSARIAL = 1 / 60
+ADVERSARIAL, PIXEL, FREQUENCY = 1.0, 15.0, 0.1  # DAGAN's g_adv, g_alpha, g_beta
+
+
+def nmse(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ‖x̂ − x‖ / ‖x‖ (DAGAN's pixel loss)."""
+    dims = tuple(range(1, x.dim()))
+    return (torch.linalg.vector_norm(out - x, dim=dims) / torch.linalg.vector_norm(x, dim=dims)).mean()
 
 
 def gan_step(nets: Nets, optimisers: Optimisers, gen: torch.Generator, i: int) -> float:
@@ -40,12 +49,12 @@ def gan_step(nets: Nets, optimisers: Optimisers, gen: torch.Generator, i: int) -
     optimisers["discriminator"].zero_grad(set_to_none=True)
     d_loss.backward()
     optimisers["discriminator"].step()
-    pixel = (fake - x).pow(2).mean()
-    g_loss = pixel + ADVERSARIAL * bce(critic(fake), ones)
+    frequency = (fft2c(fake.to(torch.complex64)).abs() - fft2c(x.to(torch.complex64)).abs()).pow(2).mean()
+    g_loss = ADVERSARIAL * bce(critic(fake), ones) + PIXEL * nmse(fake, x) + FREQUENCY * frequency
     optimisers["generator"].zero_grad(set_to_none=True)
     g_loss.backward()
     optimisers["generator"].step()
-    return float(pixel.detach())
+    return float((fake - x).pow(2).mean().detach())
 
 
 def validation_psnr(model: DaganGenerator | None) -> float:
@@ -59,4 +68,4 @@ def validation_psnr(model: DaganGenerator | None) -> float:
 RECIPE = Recipe(name="dagan", folder=Path(__file__).parent,
                 build=lambda: {"generator": DaganGenerator(), "discriminator": Discriminator()},
                 step=gan_step, validate=validation_psnr, baseline=lambda: validation_psnr(None),
-                steps=8000, lr=1e-4, betas=(0.5, 0.999), check_every=500)
+                steps=12000, lr=1e-4, betas=(0.5, 0.999), check_every=500)
