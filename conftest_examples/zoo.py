@@ -53,7 +53,16 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """Load weights saved by :func:`save_weights` (``weights_only=True``) into ``model``, in eval mode."""
+    """Load weights saved by :func:`save_weights` (``weights_only=True``) into ``model``, in eval mode.
+
+    A seed not trained yet skips its tests with the command that trains it: training takes hours and is never
+    part of tests or the demo, and an untrained network's verdicts would say nothing about the paper's."""
+    if not path.exists():
+        import pytest
+
+        name, seed = path.parent.name, path.stem.removeprefix("weights-seed")
+        pytest.skip(f"{name}: seed {seed} is not trained yet ({path.name} missing); train it with "
+                    f"`python -m conftest_examples {name}:{seed}` (hours on CPU, resumable)")
     state = torch.load(path, weights_only=True, map_location="cpu")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval()

@@ -16,6 +16,12 @@ VIEWS = (50, 100, 200, 400)  # of the 800-angle grid, each set the one before pl
 
 @stable(checks=("structure", "samples"), ratio_sweep=tuple(v / 800 for v in VIEWS), min_gain_db=1.0,
         expect={"structure": "unstable: fails completely, Fig. 5",
-                "samples": "unstable: steepest fall, Fig. 5, bottom"})
+                "samples": "unstable: steepest fall, Fig. 5, bottom"},
+        # declared after measuring seed 0 (seeds 1 and 2 not yet trained), see README.md
+        mismatch={"structure": "seed 0 keeps every detail (correlation 0.77-1.00): at 128 x 128, 50 views are a "
+                               "quarter of the ~200 that angular sampling needs, at the paper's 512 x 512 one "
+                               "sixteenth of ~800, so the analogue's FBP input has far milder streaks to undo",
+                  "samples": "seed 0 gains 2.2 dB from 50 to 400 views (37.35 to 39.55 dB): the same milder "
+                             "undersampling; a 64 x 64 analogue at 10 of 180 views did fall"})
 def test_ell50(ell50, ellipses, views):
     return Case(ell50, views, ratio=RATIO, images=ellipses, inputs="naive", name="Ell 50 analogue")
