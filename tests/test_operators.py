@@ -122,9 +122,28 @@ def test_multi_coil_with_user_maps_uses_them_as_given():
 def test_operators_follow_the_data_to_its_dtype_and_cache_constants():
     op = SingleCoilMRI(_mask())
     op.forward(torch.zeros(1, 1, *SHAPE))
+    per_dtype = len(op._constants)  # the signed mask and the centring checkerboard (see operators.mri.centring)
     op.forward(torch.zeros(2, 1, *SHAPE))
+    assert len(op._constants) == per_dtype  # reused across calls
     op.forward(torch.zeros(1, 1, *SHAPE, dtype=torch.float64))
-    assert len(op._constants) == 2  # one mask copy per dtype, reused across calls
+    assert len(op._constants) == 2 * per_dtype and {key[2] for key in op._constants} == {torch.float32, torch.float64}
+
+
+def test_centred_dft_without_shifts_matches_the_shifted_one():
+    """Even sizes fold fftshift/ifftshift into sign flips (operators.mri.centring); odd sizes keep the shifts."""
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(8, 8), (6, 10), (10, 4), (7, 8), (9, 9)]:
+        mask = torch.rand(shape, generator=gen) < 0.4
+        x = torch.randn(3, 1, *shape, dtype=torch.complex128, generator=gen)
+        maps = torch.randn(3, 4, *shape, dtype=torch.complex128, generator=gen)
+        y = torch.randn(3, 4, *shape, dtype=torch.complex128, generator=gen)
+        single, multi = SingleCoilMRI(mask), MultiCoilMRI(mask, maps)
+        torch.testing.assert_close(single(x), fft2c(x) * mask)
+        torch.testing.assert_close(single.adjoint(y[:, :1]), ifft2c(y[:, :1] * mask))
+        torch.testing.assert_close(multi(x), fft2c(x * maps) * mask)
+        torch.testing.assert_close(multi.adjoint(y), (maps.conj() * ifft2c(y * mask)).sum(1, keepdim=True))
+        torch.testing.assert_close(multi.for_images([2, 0])(x[[2, 0]]), fft2c(x[[2, 0]] * maps[[2, 0]]) * mask)
+        torch.testing.assert_close(multi.coil_maps, maps.to(torch.complex128))  # the maps as given
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
