@@ -47,7 +47,8 @@ def row(tensors: dict[str, torch.Tensor], domain: str) -> tuple[Image.Image, dic
               _panel(diff * factor, peak, f"|diff| x{factor:.1f}")]
     if "baseline_perturbed" in tensors:
         n["psnr_baseline_perturbed"] = float(psnr(tensors["baseline_perturbed"], x))
-        panels.append(_panel(tensors["baseline_perturbed"], peak, f"TV g(A(x+r)) {n['psnr_baseline_perturbed']:.1f}"))
+        caption = f"TV g(A(x+r)) {n['psnr_baseline_perturbed']:.1f} dB"
+        panels.append(_panel(tensors["baseline_perturbed"], peak, caption))
     out = Image.new("L", (sum(p.width for p in panels) + 4 * (len(panels) - 1), panels[0].height), 255)
     left = 0
     for p in panels:

@@ -18,7 +18,7 @@ VIEWS = (50, 100, 200, 400)  # of the 800-angle grid, each set the one before pl
         expect={"structure": "unstable: fails completely, Fig. 5",
                 "samples": "unstable: steepest fall, Fig. 5, bottom"},
         # declared after measuring seed 0 (seeds 1 and 2 not yet trained), see README.md
-        mismatch={"structure": "seed 0 keeps every detail (correlation 0.77-1.00): at 128 x 128, 50 views are a "
+        mismatch={"structure": "seed 0 keeps every detail (recovery 0.77-1.00): at 128 x 128, 50 views are a "
                                "quarter of the ~200 that angular sampling needs, at the paper's 512 x 512 one "
                                "sixteenth of ~800, so the analogue's FBP input has far milder streaks to undo",
                   "samples": "seed 0 gains 2.2 dB from 50 to 400 views (37.35 to 39.55 dB): the same milder "
