@@ -30,7 +30,7 @@ _LAZY = {
     "worst_case": "checks", "structural": "checks", "sample_sweep": "checks", "CheckResult": "checks",
     "fuzz": "checks", "FuzzJudge": "checks",
     "PerturbationSearch": "search", "SearchResult": "search",
-    "Reconstructor": "models", "StabilityWarning": "models", "ModelError": "models",
+    "Reconstructor": "models", "StabilityWarning": "errors", "ModelError": "models",
     "LinearOperator": "operators", "SingleCoilMRI": "operators", "MultiCoilMRI": "operators",
     "ParallelBeamRadon": "operators", "as_operator": "operators",
     "mri_family": "families", "radon_family": "families", "fastmri_family": "families",

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from .session import SESSION
+
 __all__ = ["ellipse_images", "load_images", "make_baseline", "make_detail", "make_family", "make_fuzz_judge",
            "make_mri_operator", "make_radon_operator", "mri_operator", "multicoil_operator", "radon_operator",
            "searcher", "shepp_logan_images", "stability_device", "stability_seed"]
@@ -36,16 +38,12 @@ def stability_device(pytestconfig: pytest.Config) -> Any:
     """The torch device of this run (``--stability-device``; one GPU per xdist worker), CPU by default."""
     import torch
 
-    from .plugin import SESSION
-
     return torch.device(pytestconfig.stash[SESSION].worker_device() or "cpu")
 
 
 @pytest.fixture(scope="session")
 def stability_seed(pytestconfig: pytest.Config) -> int:
     """The run's seed (``--stability-seed``, default 0)."""
-    from .plugin import SESSION
-
     return pytestconfig.stash[SESSION].seed
 
 

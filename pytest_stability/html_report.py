@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .session import expectation_rows, margin_text, summary_row
 from .store import atomic_write_text
+from .summary import expectation_rows, margin_text, summary_row
 
 __all__ = ["write_html"]
 

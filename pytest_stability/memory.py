@@ -6,7 +6,7 @@ cases: a configured cap (``max_batch``: the most inputs one model call may carry
 memory or a known limit) and an out-of-memory error from the model's forward or backward pass (CUDA's
 ``torch.OutOfMemoryError``, the CPU allocator's "can't allocate memory", Python's ``MemoryError``), after
 which the chunk size is halved until the work fits. The halving warns once per call with
-:class:`~pytest_stability.models.StabilityWarning`; a chunk is computed as if it were the whole batch, so the
+:class:`~pytest_stability.errors.StabilityWarning`; a chunk is computed as if it were the whole batch, so the
 random starts of a search depend on the chunk size (its verdicts are reproducible for a given size).
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import torch
+
+from .errors import StabilityWarning
 
 T = TypeVar("T")
 
@@ -52,8 +54,6 @@ def split_batch(run: Callable[[slice], T], batch: int, join: Callable[[list[T]],
     eps and restart), to state the matching ``max_batch``. ``remember(size)`` is told the size that was
     needed, so that a caller can start there next time (and warn only once).
     """
-    from .models import StabilityWarning
-
     size = batch if limit is None else max(1, min(batch, int(limit)))
     failed = None
     while True:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import StabilityWarning as StabilityWarning  # re-exported: pytest_stability.models.StabilityWarning
 from .memory import is_out_of_memory, split_batch
 from .operators import LinearOperator, OperatorError, as_operator, for_images
 from .operators.base import real_dtype
@@ -71,10 +72,6 @@ def _hint(cause: BaseException | None) -> str | None:
                 "imaginary channels give Case(..., complex_as_channels=True); for a magnitude network wrap it, "
                 "e.g. Case(lambda z: model(z.abs()), ...).")
     return None
-
-
-class StabilityWarning(UserWarning):
-    """A result is weaker than it looks (e.g. a gradient-free search gives only a loose lower bound)."""
 
 
 @contextlib.contextmanager

@@ -22,10 +22,10 @@ import pytest
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
 from .names import CHECKS
 from .options import OPTIONS, OptionError, check_marker, resolve
-from .session import PROPERTY, CheckSpec, StabilitySession, summary_row
+from .session import PROPERTY, SESSION, CheckSpec, StabilitySession
+from .summary import summary_row
 
 stable = pytest.mark.stable
-SESSION = pytest.StashKey[StabilitySession]()
 SKIP_REASON = "stability test: run with pytest --stability"
 
 

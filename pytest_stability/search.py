@@ -48,9 +48,10 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from .errors import StabilityWarning
 from .memory import split_batch
 from .metrics import l2_norm
-from .models import ModelError, Reconstructor, StabilityWarning, as_reconstructor, check_clean_output, frozen
+from .models import ModelError, Reconstructor, as_reconstructor, check_clean_output, frozen
 from .names import DOMAINS, MODES
 from .operators.base import complex_dtype
 

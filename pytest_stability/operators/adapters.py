@@ -5,7 +5,8 @@
 * :class:`MatrixOperator`: an explicit (m, N) matrix — dense torch or numpy, or scipy-sparse — acting on
   the flattened image (row-major over (H, W)), as the paper's own CT code did with its Radon matrix;
 * :class:`~.deepinv.DeepinvOperator`: a deepinv ``Physics`` object (see :mod:`.deepinv`);
-* :func:`as_operator`: picks the right adapter for whatever it is given.
+* :func:`~.convert.as_operator` (in :mod:`.convert`, which builds on this module and :mod:`.deepinv`): picks
+  the right adapter for whatever it is given.
 
 A user's operator is called only in the dtype of the data and on its device: float32 images reach it as
 float32 (never float64), real images as real (never complex). The library's own computations with it (the
@@ -195,31 +196,6 @@ class MatrixOperator(LinearOperator):
 
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return self._apply(y, adjoint=True).reshape(*y.shape[:2], *self.image_shape)
-
-
-def as_operator(obj: Any, image_shape: tuple[int, int] | None = None, **kwargs: Any) -> LinearOperator:
-    """Wrap ``obj`` as a :class:`LinearOperator`.
-
-    Accepts a LinearOperator (returned as is), a (forward, adjoint) pair of callables, a dense or
-    scipy-sparse matrix, or a deepinv physics object. ``image_shape`` is needed for callables and
-    physics objects (and for non-square matrices).
-    """
-    if isinstance(obj, LinearOperator):
-        return obj
-    if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
-        if image_shape is None:
-            raise ValueError("a (forward, adjoint) pair needs image_shape=(H, W).")
-        return FunctionOperator(obj[0], obj[1], image_shape, **kwargs)
-    if hasattr(obj, "A") and hasattr(obj, "A_adjoint"):
-        if image_shape is None:
-            raise ValueError("a deepinv physics object needs image_shape=(H, W).")
-        from .deepinv import DeepinvOperator  # that module builds on this one
-
-        return DeepinvOperator(obj, image_shape, **kwargs)
-    if isinstance(obj, (torch.Tensor, np.ndarray)) or hasattr(obj, "tocsr"):
-        return MatrixOperator(obj, image_shape)
-    raise TypeError(f"cannot use a {type(obj).__name__} as an operator; give a LinearOperator, a (forward, "
-                    "adjoint) pair of callables, a dense or scipy-sparse matrix, or a deepinv physics object.")
 
 
 def adjointness_error(op: LinearOperator, *, channels: int = 1, seed: int = 0,
