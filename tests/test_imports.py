@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 import pytest_stability
 
@@ -106,3 +109,9 @@ def test_the_modules_import_each_other_without_cycles():
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(
         f"{a} (line {graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}"
+
+
+@pytest.mark.parametrize("tool", ["findings", "curves", "headline", "zoo"])
+def test_the_zoo_tools_import_against_the_current_package(tool):
+    """conftest_examples' scripts import plugin modules by path; a move inside the package must not break them."""
+    importlib.import_module(f"conftest_examples.{tool}")
