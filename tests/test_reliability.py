@@ -35,12 +35,13 @@ pytest_plugins = ["pytester"]
 CONFTEST = planted_conftest(16) + '''
 
 class Slow(torch.nn.Module):
-    """Zero filling that sleeps in every forward pass: its search outlasts any test's patience."""
+    """Zero filling that sleeps in every forward pass, so its item runs for tens of seconds (linear, its search
+    converges after a few dozen calls: at 0.05 s a call a loaded machine's poll could miss the whole item)."""
 
     def forward(self, z):
         import time
 
-        time.sleep(0.05)
+        time.sleep(0.5)
         return z.real
 
 
