@@ -35,13 +35,12 @@ pytest_plugins = ["pytester"]
 CONFTEST = planted_conftest(16) + '''
 
 class Slow(torch.nn.Module):
-    """Zero filling that sleeps in every forward pass, so its item runs for tens of seconds (linear, its search
-    converges after a few dozen calls: at 0.05 s a call a loaded machine's poll could miss the whole item)."""
+    """Zero filling that sleeps in every forward pass: its search outlasts any test's patience."""
 
     def forward(self, z):
         import time
 
-        time.sleep(0.5)
+        time.sleep(0.05)
         return z.real
 
 
@@ -84,6 +83,13 @@ def _project(path: Path, tests: str) -> Path:
     return path
 
 
+def _ctrl_c_heard() -> None:
+    """In the child before exec: SIGINT back to its default, so Python turns it into KeyboardInterrupt. A shell
+    without job control starts background commands with SIGINT ignored, and an ignored signal stays ignored
+    through fork and exec: run that way (e.g. `nohup ./dev test &`), the child never heard the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def start():
     """``start(path, *args)``: ``python -m pytest --stability ARGS`` in ``path``, its output in path/output.txt;
@@ -96,7 +102,7 @@ def start():
         with open(path / "output.txt", "w") as out:
             started.append(subprocess.Popen(
                 [sys.executable, "-m", "pytest", "--stability", "-p", "no:cacheprovider", *args],
-                cwd=path, stdout=out, stderr=subprocess.STDOUT, env=env))
+                cwd=path, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_ctrl_c_heard))
         return started[-1]
 
     yield run
