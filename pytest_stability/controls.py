@@ -18,7 +18,8 @@ import torch
 
 from .metrics import l2_norm
 from .operators import for_images
-from .search import PerturbationMap, SearchResult, _normalize, _per_sample, _randn
+from .search import PerturbationMap, SearchResult
+from .tensors import normalize, per_sample, randn
 
 
 def _draws(pm: PerturbationMap, base: torch.Tensor, draws: int, seed: int, index: torch.Tensor, *,
@@ -28,12 +29,12 @@ def _draws(pm: PerturbationMap, base: torch.Tensor, draws: int, seed: int, index
     gen = torch.Generator().manual_seed(seed)
     shape = (draws * base.shape[0], *base.shape[1:])
     if through_adjoint and pm.domain == "image":
-        meas = pm.project(_randn((shape[0], *pm.y.shape[1:]), pm.y, gen))
+        meas = pm.project(randn((shape[0], *pm.y.shape[1:]), pm.y, gen))
         v = for_images(pm.A, index).adjoint(meas)
         v = v if base.is_complex() else v.real.to(base.dtype)
     else:
-        v = pm.project(_randn(shape, base, gen))
-    return _normalize(v)
+        v = pm.project(randn(shape, base, gen))
+    return normalize(v)
 
 
 def noise_control(pm: PerturbationMap, result: SearchResult, *, draws: int = 4, seed: int = 0) -> torch.Tensor:
@@ -43,7 +44,7 @@ def noise_control(pm: PerturbationMap, result: SearchResult, *, draws: int = 4, 
     index = torch.arange(b).repeat(k * draws)
     norms = l2_norm(z).repeat(draws)
     directions = _draws(pm, z, draws, seed, index, through_adjoint=False)
-    noise = directions * _per_sample(norms, directions)
+    noise = directions * per_sample(norms, directions)
     with torch.no_grad():
         change = pm.change(pm.evaluate(noise, index), index)
     return (change / norms).view(draws, k, b).mean(dim=0).cpu()
@@ -55,7 +56,7 @@ def persistence(pm: PerturbationMap, result: SearchResult, *, draws: int = 8, se
     z = result.perturbations.reshape(k * b, *result.perturbations.shape[2:]).to(pm.reference.device)
     reps = z.repeat(draws, *[1] * (z.dim() - 1))
     index = torch.arange(b).repeat(k * draws)
-    v = _draws(pm, z, draws, seed, index, through_adjoint=True) * _per_sample(l2_norm(reps) / 4, reps)
+    v = _draws(pm, z, draws, seed, index, through_adjoint=True) * per_sample(l2_norm(reps) / 4, reps)
     with torch.no_grad():
         change = pm.change(pm.evaluate(reps + v, index), index).view(draws, k, b)
     kept = change > 0.5 * result.output_change.to(change.device).view(1, k, b)

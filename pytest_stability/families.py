@@ -118,12 +118,12 @@ def fastmri_family(mask_func: Any, shape: tuple[int, int], *, center_fraction: f
     if center_fraction is None:
         center_fraction = float(getattr(mask_func, "center_fractions", [0.08])[0]) if not isinstance(
             mask_func, type) else 0.08
-    h, w = masks._check_shape(shape)
-    seed = masks._check_seed(seed)
+    h, w = masks.check_shape(shape)
+    seed = masks.check_seed(seed)
     built: dict[float, torch.Tensor] = {}
 
     def make(ratio: float) -> masks.SamplingMask:
-        r = masks._check_ratio(ratio)
+        r = masks.check_ratio(ratio)
         acceleration = _acceleration(r)
         fraction = float(center_fraction(acceleration) if callable(center_fraction) else center_fraction)
         try:

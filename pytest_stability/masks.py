@@ -75,7 +75,7 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_shape(shape: object) -> tuple[int, int]:
+def check_shape(shape: object) -> tuple[int, int]:
     ok = (isinstance(shape, (tuple, list, torch.Size)) and len(shape) == 2
           and all(_is_int(s) and s >= 1 for s in shape))
     if not ok:
@@ -84,14 +84,14 @@ def _check_shape(shape: object) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def _check_ratio(ratio: object) -> float:
+def check_ratio(ratio: object) -> float:
     if not _is_real(ratio) or not 0.0 < float(ratio) <= 1.0:
         raise ValueError(f"ratio must be a sampling ratio in (0, 1] (sampled / total), got {ratio!r}; "
                          "e.g. ratio=0.25 for 4-fold acceleration.")
     return float(ratio)
 
 
-def _check_seed(seed: object) -> int:
+def check_seed(seed: object) -> int:
     if not _is_int(seed) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}.")
     return int(seed)
@@ -195,9 +195,9 @@ def cartesian_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, center_
     Unlike fastMRI's RandomMaskFunc, the number of lines is exact rather than drawn. A ratio below the
     centre fraction keeps the round(ratio · n) lines nearest the centre.
     """
-    h, w = _check_shape(shape)
-    r = _check_ratio(ratio)
-    seed = _check_seed(seed)
+    h, w = check_shape(shape)
+    r = check_ratio(ratio)
+    seed = check_seed(seed)
     cf = _check_unit_interval("center_fraction", center_fraction)
     pattern = _check_pattern(pattern, _CARTESIAN_PATTERNS)
     if not _is_int(axis) or axis not in (-2, -1, 0, 1):
@@ -252,9 +252,9 @@ def variable_density_mask(shape: Sequence[int], ratio: float, *, seed: int = 0, 
     (genPDF adds a ratio-dependent constant), which is what makes the masks nested. A ratio below the
     disc keeps the disc points nearest the centre.
     """
-    h, w = _check_shape(shape)
-    r = _check_ratio(ratio)
-    seed = _check_seed(seed)
+    h, w = check_shape(shape)
+    r = check_ratio(ratio)
+    seed = check_seed(seed)
     if not _is_real(decay) or not 0.0 <= float(decay) < math.inf:
         raise ValueError(f"decay must be a finite exponent >= 0 (0: uniform density), got {decay!r}.")
     cr = _check_unit_interval("center_radius", center_radius)
@@ -279,9 +279,9 @@ def uniform_mask(shape: Sequence[int], ratio: float, *, seed: int = 0) -> Sampli
     low ratios the zero frequency may be missing (the pattern of compressed-sensing theory, not a
     practical MRI protocol).
     """
-    h, w = _check_shape(shape)
-    r = _check_ratio(ratio)
-    seed = _check_seed(seed)
+    h, w = check_shape(shape)
+    r = check_ratio(ratio)
+    seed = check_seed(seed)
     rank = torch.randperm(h * w, generator=_generator(seed))
     k = _choose_count(torch.arange(1, h * w + 1), r * h * w)
     return _make(_mask_from_rank(rank, k).view(h, w), r, "uniform", seed)
@@ -335,9 +335,9 @@ def radial_mask(shape: Sequence[int], ratio: float, *, seed: int = 0) -> Samplin
     Granularity: one spoke, at most max(H, W) pixels (fewer once spokes overlap near the centre). Since
     the golden-angle sequence is dense, ratio 1 is reached (with many spokes for the corner pixels).
     """
-    h, w = _check_shape(shape)
-    r = _check_ratio(ratio)
-    seed = _check_seed(seed)
+    h, w = check_shape(shape)
+    r = check_ratio(ratio)
+    seed = check_seed(seed)
     rank, counts = _radial_rank(h, w, _generator(seed), r * h * w)
     k = _choose_count(counts, r * h * w)
     return _make(_mask_from_rank(rank, k).view(h, w), r, "radial", seed)
@@ -367,7 +367,7 @@ def angle_subset(ratio: float | None = None, *, n_views: int | None = None, n_ca
     if (ratio is None) == (n_views is None):
         raise ValueError(f"give exactly one of ratio (in (0, 1]) or n_views (in [1, n_candidates]); got "
                          f"ratio={ratio!r}, n_views={n_views!r}.")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     pattern = _check_pattern(pattern, _ANGLE_PATTERNS)
     if n_views is not None:
         if not _is_int(n_views) or not 1 <= n_views <= n_candidates:
@@ -375,7 +375,7 @@ def angle_subset(ratio: float | None = None, *, n_views: int | None = None, n_ca
                              "raise n_candidates for a finer angle grid.")
         k, requested = int(n_views), n_views / n_candidates
     else:
-        requested = _check_ratio(ratio)
+        requested = check_ratio(ratio)
         k = _choose_count(torch.arange(1, n_candidates + 1), requested * n_candidates)
     gen = _generator(seed)
     if pattern == "random":

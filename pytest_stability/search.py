@@ -54,24 +54,7 @@ from .metrics import l2_norm
 from .models import ModelError, Reconstructor, as_reconstructor, check_clean_output, frozen
 from .names import DOMAINS, MODES
 from .operators.base import complex_dtype
-
-
-def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Broadcast a (n,) vector against a batch shaped like ``like`` (n, ...)."""
-    return v.view(-1, *([1] * (like.dim() - 1)))
-
-
-def _normalize(t: torch.Tensor) -> torch.Tensor:
-    norm = l2_norm(t)
-    return t / _per_sample(torch.where(norm > 0, norm, torch.ones_like(norm)), t)
-
-
-def _randn(shape: tuple[int, ...], like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Seeded Gaussian draw on the CPU generator, moved to ``like``'s device and dtype (same on every device)."""
-    if like.is_complex():
-        real = torch.randn((*shape, 2), generator=gen, dtype=like.real.dtype)
-        return torch.view_as_complex(real).to(like.device) / math.sqrt(2)
-    return torch.randn(shape, generator=gen, dtype=like.dtype).to(like.device)
+from .tensors import normalize, per_sample, randn
 
 
 def _load_forward_ad() -> None:
@@ -336,8 +319,8 @@ class PerturbationSearch:
             pm.forward_ad = False
         h = 1e-3 * pm.scale[index]
         with torch.no_grad():
-            out = pm.evaluate(z0.detach() + _per_sample(h, tangent) * tangent, index)
-        return (out - out0.detach()) / _per_sample(h, out)
+            out = pm.evaluate(z0.detach() + per_sample(h, tangent) * tangent, index)
+        return (out - out0.detach()) / per_sample(h, out)
 
     def _top_singular(self, pm: PerturbationMap, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """v1 (B, ...) with ‖v1‖ = 1 and σ1 (B,) of the Jacobian of z ↦ f at z = 0, by power iteration."""
@@ -345,14 +328,14 @@ class PerturbationSearch:
         z0 = torch.zeros_like(pm.template()).requires_grad_(True)
         with torch.enable_grad():
             out0 = pm.evaluate(z0, index)
-        v = _normalize(pm.project(_randn(tuple(z0.shape), z0, gen)))
+        v = normalize(pm.project(randn(tuple(z0.shape), z0, gen)))
         sigma = torch.zeros(pm.batch, dtype=pm.scale.dtype, device=pm.scale.device)
         for i in range(self.power_iterations):
             jv = self._jvp(pm, z0, v, index, out0)
             sigma = l2_norm(jv)
             g = pm.gradient(out0, z0, grad_outputs=jv, retain_graph=i < self.power_iterations - 1)
             _check_gradient(pm, g, finite=torch.ones(pm.batch, dtype=torch.bool, device=g.device))
-            v = _normalize(g)
+            v = normalize(g)
         return v.detach(), sigma
 
     # -- corrected and gradient-free ascent ------------------------------------------------------
@@ -364,11 +347,11 @@ class PerturbationSearch:
         projected onto the perturbation space) and c = 5 % of the budget.
         """
         n, d = z.shape[0], self.spsa_directions
-        signs = _randn((d * n, *z.shape[1:]), z, gen)
+        signs = randn((d * n, *z.shape[1:]), z, gen)
         signs = torch.complex(signs.real.sign(), signs.imag.sign()) if z.is_complex() else signs.sign()
-        delta = _normalize(pm.project(signs)).view(d, n, *z.shape[1:])
+        delta = normalize(pm.project(signs)).view(d, n, *z.shape[1:])
         c = 0.05 * rho
-        batch = torch.cat([z.unsqueeze(0), z + _per_sample(c, z) * delta, z - _per_sample(c, z) * delta])
+        batch = torch.cat([z.unsqueeze(0), z + per_sample(c, z) * delta, z - per_sample(c, z) * delta])
         reps = index.repeat(2 * d + 1)
         with torch.no_grad():
             out = pm.evaluate(batch.reshape(-1, *z.shape[1:]), reps)
@@ -387,12 +370,12 @@ class PerturbationSearch:
         template = pm.template()
 
         sigma1 = None
-        starts = _normalize(pm.project(_randn((n, *template.shape[1:]), template, gen)))
+        starts = normalize(pm.project(randn((n, *template.shape[1:]), template, gen)))
         if self.power_iterations > 0 and not gradient_free:
             v1, sigma1 = self._top_singular(pm, gen)
             first = (torch.arange(n) // b) % r == 0
             starts[first] = v1[base[first]]
-        z = _per_sample(rho, starts) * starts
+        z = per_sample(rho, starts) * starts
         momentum = torch.zeros_like(z)
         alpha = torch.full((n,), self.step_size, dtype=rho.dtype, device=rho.device)
         best_obj = torch.full((n,), -math.inf, dtype=rho.dtype, device=rho.device)
@@ -452,13 +435,13 @@ class PerturbationSearch:
             worse = obj_d < prev_obj[dev_idx]
             prev_obj[dev_idx] = obj_d
             alpha[dev_idx] = torch.where(worse, alpha[dev_idx] / 2, torch.clamp(alpha[dev_idx] * 1.2, max=4.0))
-            keep = _per_sample((~worse).to(rho.dtype), zt)
-            m = self.momentum * momentum[dev_idx] * keep + _normalize(grad.detach())
-            start = torch.where(_per_sample(worse, zt), best_z[dev_idx], zt.detach())
-            step_vec = _per_sample(alpha[dev_idx] * rho[dev_idx], m) * _normalize(m)
+            keep = per_sample((~worse).to(rho.dtype), zt)
+            m = self.momentum * momentum[dev_idx] * keep + normalize(grad.detach())
+            start = torch.where(per_sample(worse, zt), best_z[dev_idx], zt.detach())
+            step_vec = per_sample(alpha[dev_idx] * rho[dev_idx], m) * normalize(m)
             new = pm.project(start + step_vec)
             shrink = torch.clamp(rho[dev_idx] / l2_norm(new).clamp_min(1e-30), max=1.0)
-            z[dev_idx] = new * _per_sample(shrink, new)
+            z[dev_idx] = new * per_sample(shrink, new)
             momentum[dev_idx] = m
             if k > 1 and (step + 1) % self.warm_start_every == 0:
                 self._warm_start(z, momentum, alpha, best_obj, best_z, rho, active, k * r * b, r * b)
@@ -489,7 +472,7 @@ class PerturbationSearch:
         adopt = (predicted > best_obj[upper] * 1.01) & active[upper.cpu()].to(z.device) & torch.isfinite(predicted)
         if bool(adopt.any()):
             dst, src = upper[adopt], lower[adopt]
-            z[dst] = best_z[src] * _per_sample(scale[adopt], best_z[src])
+            z[dst] = best_z[src] * per_sample(scale[adopt], best_z[src])
             momentum[dst] = 0
             alpha[dst] = self.step_size
 

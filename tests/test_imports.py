@@ -1,9 +1,10 @@
-"""The package's modules import each other without cycles, checked from the source.
+"""The package's modules import each other without cycles, and never another module's private names.
 
 The graph holds every import of a ``pytest_stability`` module, at module level and inside functions (an import
 inside a function only postpones a cycle to the first call), with relative imports resolved. Importing a
 submodule of another package runs that package's ``__init__`` first, so ``from .operators.base import x`` is an
-edge to ``operators.base`` and to ``operators``.
+edge to ``operators.base`` and to ``operators``. A name with a leading underscore is private to its module: no other
+module of the package imports it or reads it from an imported module (``from .search import _x``, ``masks._y``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,47 @@ def test_the_modules_import_each_other_without_cycles():
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(
         f"{a} (line {graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}"
+
+
+def private_uses(path: Path, name: str, is_package: bool, modules: dict) -> list[str]:
+    """'line: what' for each private name of another package module that the source of ``name`` imports or reads."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found, module_names = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if not _targets(node, name, is_package, modules):
+                continue
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                if isinstance(node, ast.Import) or any(t.endswith("." + alias.name) for t in
+                                                       _targets(node, name, is_package, modules)):
+                    module_names.add(bound)
+                elif _private(alias.name):
+                    found.append(f"{node.lineno}: imports {alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in module_names \
+                and _private(node.attr):
+            found.append(f"{node.lineno}: reads {node.value.id}.{node.attr}")
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names():
+    modules = _modules()
+    found = [f"{path.relative_to(ROOT.parent)}:{use}" for name, (path, is_package) in modules.items()
+             for use in private_uses(path, name, is_package, modules)]
+    assert not found, "private names used across modules (make them public in a module of their own):\n" + \
+        "\n".join(found)
+
+
+def test_the_private_name_rule_sees_both_kinds_of_use(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from .search import PerturbationMap, _hidden\nfrom . import masks as m\nm._check(1)\n")
+    uses = private_uses(source, "pytest_stability.m", False, _modules())
+    assert uses == ["1: imports _hidden", "3: reads m._check"]
 
 
 @pytest.mark.parametrize("tool", ["findings", "curves", "headline", "zoo"])

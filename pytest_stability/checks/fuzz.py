@@ -209,7 +209,7 @@ class FuzzJudge:
         self._record(outcome)
         return outcome
 
-    def _maps_for(self, domain: str) -> tuple[PerturbationMap, PerturbationMap | None]:
+    def maps_for(self, domain: str) -> tuple[PerturbationMap, PerturbationMap | None]:
         if domain not in self._maps:
             pm_g = None if self.g is None else PerturbationMap(self.g, self.x, domain)
             self._maps[domain] = (PerturbationMap(self.f, self.x, domain), pm_g)
@@ -232,7 +232,7 @@ class FuzzJudge:
         return value.detach().cpu().double(), out.detach()
 
     def _judge(self, p: Perturbation) -> FuzzOutcome:
-        pm, pm_g = self._maps_for(p.domain)
+        pm, pm_g = self.maps_for(p.domain)
         template = pm.template()
         z = p.tensor.to(template.device)
         if z.is_complex() == template.is_complex():
@@ -290,7 +290,7 @@ class FuzzJudge:
         p = o.perturbation
         if p.kind != "spike" or o.is_detail:
             return None
-        pm, _ = self._maps_for(p.domain)
+        pm, _ = self.maps_for(p.domain)
         e = p.tensor.to(pm.template().device)
         where = torch.nonzero(e.abs().sum(dim=(0, 1)) > 0)  # (n, 2) rows, columns
         if where.shape[0] < 2:
@@ -481,7 +481,7 @@ def _result(judge: FuzzJudge, shrunk: FuzzOutcome | None, *, examples: int, kind
         verdict["input_kind"] = verdict.pop("kind")
         numbers.update(verdict)
         b = shown.image
-        pm, _ = judge._maps_for(shown.perturbation.domain)
+        pm, _ = judge.maps_for(shown.perturbation.domain)
         p = shown.perturbation
         tensors = {"x": judge.x[b:b + 1], "perturbation": p.image(judge.operator)[b:b + 1].to(judge.x.device),
                    "reconstruction": pm.reference[b:b + 1], "perturbed_reconstruction": shown.output}

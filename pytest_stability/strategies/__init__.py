@@ -57,7 +57,7 @@ from .kspace import coil_errors, kspace_spikes, phase_errors
 from .masks import nested_mask_pairs, sampling_masks
 from .motion import SUBSTEPS as SUBSTEPS
 from .motion import WHERE, rotations, shifts
-from .perturbation import LEVELS, Perturbation, _eps, _images
+from .perturbation import LEVELS, Perturbation, check_eps, check_images
 
 __all__ = ["FUZZ_KINDS", "LEVELS", "PERTURBATION_KINDS", "Perturbation", "applicable_kinds", "coil_errors",
            "coloured_noise", "details", "fourier_rotate", "fourier_shift", "fuzz_inputs", "gaussian_noise",
@@ -97,7 +97,7 @@ def perturbations(x: torch.Tensor, operator: Any = None, *, eps: float = 0.02, k
     """One of the ``kinds`` (``"auto"``: every kind the operator supports, :func:`applicable_kinds`), each within
     the budget eps (‖r_b‖ ≤ eps·‖x_b‖, ‖e_b‖ ≤ eps·‖y_b‖). Motion is drawn in the image and, for MRI, in
     k-space. Shrinks towards the first kind (Gaussian noise) and, within a kind, as its strategy does."""
-    x, eps = _images(x), _eps(eps, required=True)
+    x, eps = check_images(x), check_eps(eps, required=True)
     kinds = _kinds(kinds, allowed=PERTURBATION_KINDS, auto=applicable_kinds(operator))
     mri = operator is not None and isinstance(as_operator(operator), (SingleCoilMRI, MultiCoilMRI))
     where = WHERE if mri else ("image",)
@@ -118,7 +118,7 @@ def fuzz_inputs(x: torch.Tensor, operator: Any = None, *, eps: float = 0.02,
                 kinds: str | Sequence[str] = "auto") -> st.SearchStrategy[Perturbation]:
     """What the fuzz check draws: :func:`perturbations` of ``kinds`` and, with ``"detail"`` among them (``"auto"``
     includes it), structural :func:`details` inside the object."""
-    x = _images(x)
+    x = check_images(x)
     kinds = _kinds(kinds, allowed=FUZZ_KINDS, auto=(*applicable_kinds(operator), "detail"))
     parts = []
     rest = tuple(k for k in kinds if k != "detail")

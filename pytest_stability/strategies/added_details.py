@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from ..details import make_detail
 from ..metrics import l2_norm
 from ..names import DETAIL_NAMES
-from .perturbation import Perturbation, _images
+from .perturbation import Perturbation, check_images
 
 
 def object_support(x: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     """The object's support (H, W) bool: pixels with |x| > threshold × max|x| in every image, holes filled (a
     dark ventricle inside the brain is inside; the background connected to the border is not)."""
-    x = _images(x)
+    x = check_images(x)
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold must lie in [0, 1) (a fraction of max|x|), got {threshold!r}.")
     magnitude = x.abs().amax(dim=1)  # (B, H, W)
@@ -82,7 +82,7 @@ def details(x: torch.Tensor, *, names: str | Sequence[str] | None = None, sizes:
 
     Shrinks towards the first name, the smallest size, the centre of the object and the lowest contrast.
     """
-    x = _images(x)
+    x = check_images(x)
     h, w = x.shape[-2:]
     if support is None:
         support = object_support(x, threshold)

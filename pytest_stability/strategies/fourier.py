@@ -10,7 +10,7 @@ import torch
 from ..operators.base import complex_dtype
 
 
-def _freqs(n: int, like: torch.Tensor) -> torch.Tensor:
+def freqs(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.fft.fftfreq(n, dtype=like.real.dtype, device=like.device)
 
 
@@ -18,24 +18,24 @@ def _centred(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.arange(n, dtype=like.real.dtype, device=like.device) - (n - 1) / 2
 
 
-def _same_kind(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def same_kind(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return out if x.is_complex() else out.real.to(x.dtype)
 
 
 def fourier_shift(x: torch.Tensor, dy: float, dx: float) -> torch.Tensor:
     """x moved by (dy, dx) pixels (rows down, columns right), band-limited and periodic: a phase ramp in k-space."""
     h, w = x.shape[-2:]
-    ramp = torch.exp(-2j * math.pi * (_freqs(h, x).view(-1, 1) * dy + _freqs(w, x).view(1, -1) * dx))
-    return _same_kind(torch.fft.ifft2(torch.fft.fft2(x.to(complex_dtype(x.dtype))) * ramp), x)
+    ramp = torch.exp(-2j * math.pi * (freqs(h, x).view(-1, 1) * dy + freqs(w, x).view(1, -1) * dx))
+    return same_kind(torch.fft.ifft2(torch.fft.fft2(x.to(complex_dtype(x.dtype))) * ramp), x)
 
 
 def _shear(x: torch.Tensor, amount: float, dim: int) -> torch.Tensor:
     """Shift every line along ``dim`` (-1: rows move along x; -2: columns along y) by amount × its centred index."""
     h, w = x.shape[-2:]
     if dim == -1:
-        phase = _freqs(w, x).view(1, -1) * _centred(h, x).view(-1, 1)
+        phase = freqs(w, x).view(1, -1) * _centred(h, x).view(-1, 1)
     else:
-        phase = _freqs(h, x).view(-1, 1) * _centred(w, x).view(1, -1)
+        phase = freqs(h, x).view(-1, 1) * _centred(w, x).view(1, -1)
     ramp = torch.exp(-2j * math.pi * amount * phase)
     return torch.fft.ifft(torch.fft.fft(x, dim=dim) * ramp, dim=dim)
 
@@ -45,10 +45,10 @@ def fourier_rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     theta = math.radians(degrees)
     a, b = -math.tan(theta / 2), math.sin(theta)
     z = x.to(complex_dtype(x.dtype))
-    return _same_kind(_shear(_shear(_shear(z, a, -1), b, -2), a, -1), x)
+    return same_kind(_shear(_shear(_shear(z, a, -1), b, -2), a, -1), x)
 
 
-def _smooth_fields(shape: tuple[int, int], order: int, count: int, gen: torch.Generator, *, complex_: bool,
+def smooth_fields(shape: tuple[int, int], order: int, count: int, gen: torch.Generator, *, complex_: bool,
                    like: torch.Tensor) -> torch.Tensor:
     """``count`` random fields (count, H, W) made of the Fourier modes |k_y|, |k_x| ≤ order, max |field| = 1."""
     h, w = shape

@@ -11,22 +11,22 @@ from hypothesis import strategies as st
 
 from ..metrics import l2_norm
 from ..operators import MultiCoilMRI
-from .fourier import _smooth_fields
+from .fourier import smooth_fields
 from .perturbation import (
-    _SEEDS,
+    SEEDS,
     LEVELS,
     Perturbation,
-    _cap,
-    _cap_linear,
-    _count,
-    _eps,
-    _fit,
-    _generator,
-    _images,
-    _levels,
-    _mri,
-    _named,
-    _positive,
+    cap_to,
+    cap_linear,
+    check_count,
+    check_eps,
+    fit_norms,
+    seeded,
+    check_images,
+    level_strategy,
+    check_mri,
+    named,
+    check_positive,
 )
 
 
@@ -40,9 +40,9 @@ def kspace_spikes(x: torch.Tensor, operator: Any, *, eps: float = 0.02, max_spik
     same ones. Each location has its own seeded amplitude. Shrinks towards fewer spikes (one: the first), the
     first one at the centre, and the smallest budget.
     """
-    x, eps = _images(x), _eps(eps, required=True)
-    op = _mri(operator, x, "spike")
-    max_spikes = _count("max_spikes", max_spikes)
+    x, eps = check_images(x), check_eps(eps, required=True)
+    op = check_mri(operator, x, "spike")
+    max_spikes = check_count("max_spikes", max_spikes)
     with torch.no_grad():
         y = op.forward(x)
     scale = l2_norm(y)
@@ -54,14 +54,14 @@ def kspace_spikes(x: torch.Tensor, operator: Any, *, eps: float = 0.02, max_spik
 
     def make(drawn: tuple[int, int, int, int]) -> Perturbation:
         level, first, count, seed = drawn
-        gen = _generator(seed)
+        gen = seeded(seed)
         others = torch.randperm(m, generator=gen)
         chosen = torch.cat([torch.tensor([first]), others[others != first][:count - 1]])
         amplitudes = torch.view_as_complex(torch.randn(coils, m, 2, generator=gen))[:, chosen]
         where = sampled[chosen]
         spikes = torch.zeros(coils, h, w, dtype=torch.complex64)
         spikes[:, where[:, 0], where[:, 1]] = amplitudes
-        e = _fit(spikes.to(device=y.device, dtype=y.dtype).expand(y.shape).contiguous(),
+        e = fit_norms(spikes.to(device=y.device, dtype=y.dtype).expand(y.shape).contiguous(),
                  level / levels * eps * scale)
         at = ", ".join(f"({int(r) - h // 2}, {int(c) - w // 2})" for r, c in where[:4].tolist())
         more = f" and {where.shape[0] - 4} more" if where.shape[0] > 4 else ""
@@ -70,8 +70,8 @@ def kspace_spikes(x: torch.Tensor, operator: Any, *, eps: float = 0.02, max_spik
                             f"{where.shape[0]} k-space {noun} at {at}{more} (row, column from the centre; seed {seed})",
                             (("level", level), ("first", first), ("spikes", count), ("seed", seed)))
 
-    drawn = st.tuples(_levels(levels), st.integers(0, m - 1), st.integers(1, min(max_spikes, m)), _SEEDS)
-    return drawn.map(_named(make, "kspace_spikes"))
+    drawn = st.tuples(level_strategy(levels), st.integers(0, m - 1), st.integers(1, min(max_spikes, m)), SEEDS)
+    return drawn.map(named(make, "kspace_spikes"))
 
 
 def phase_errors(x: torch.Tensor, operator: Any, *, max_phase: float = 0.2, eps: float | None = None,
@@ -79,9 +79,9 @@ def phase_errors(x: torch.Tensor, operator: Any, *, max_phase: float = 0.2, eps:
     """A phase error φ_j per phase-encode column j (eddy currents, motion between lines):
     e = y·(exp(iφ_j) − 1) with φ_j uniform in ±level/levels × max_phase radians, reduced to the budget
     ‖e_b‖ ≤ eps·‖y_b‖ when eps is given."""
-    x, eps = _images(x), _eps(eps, required=False)
-    op = _mri(operator, x, "phase")
-    max_phase = _positive("max_phase", max_phase, at_most=math.pi)
+    x, eps = check_images(x), check_eps(eps, required=False)
+    op = check_mri(operator, x, "phase")
+    max_phase = check_positive("max_phase", max_phase, at_most=math.pi)
     with torch.no_grad():
         y = op.forward(x)
     scale = l2_norm(y)
@@ -89,14 +89,14 @@ def phase_errors(x: torch.Tensor, operator: Any, *, max_phase: float = 0.2, eps:
 
     def make(drawn: tuple[int, int]) -> Perturbation:
         level, seed = drawn
-        u = 2 * torch.rand(op.image_shape[1], generator=_generator(seed), dtype=torch.float64) - 1
+        u = 2 * torch.rand(op.image_shape[1], generator=seeded(seed), dtype=torch.float64) - 1
         phi = (u * level / levels * max_phase).to(device=y.device, dtype=y.real.dtype)
-        e, c = _cap(lambda c: y * (torch.polar(torch.ones_like(phi), c * phi) - 1), cap)
+        e, c = cap_to(lambda c: y * (torch.polar(torch.ones_like(phi), c * phi) - 1), cap)
         return Perturbation("phase", "measurement", e, scale,
                             f"phase errors of up to ±{c * level / levels * max_phase:.3g} rad per phase-encode "
                             f"column (seed {seed})", (("level", level), ("seed", seed)))
 
-    return st.tuples(_levels(levels), _SEEDS).map(_named(make, "phase_errors"))
+    return st.tuples(level_strategy(levels), SEEDS).map(named(make, "phase_errors"))
 
 
 def coil_errors(x: torch.Tensor, operator: Any, *, max_error: float = 0.1, eps: float | None = None,
@@ -104,24 +104,24 @@ def coil_errors(x: torch.Tensor, operator: Any, *, max_error: float = 0.1, eps: 
     """Coil-sensitivity errors (multi-coil MRI): the data come from maps S_c(1 + δ_c) while the model assumes S_c,
     so e = A' x − A x = M ⊙ F(δ_c S_c x), with δ_c smooth complex fields (Fourier order 1 … max_order) of
     max|δ| = level/levels × max_error, reduced to the budget ‖e_b‖ ≤ eps·‖y_b‖ when eps is given."""
-    x, eps = _images(x), _eps(eps, required=False)
-    op = _mri(operator, x, "coil")
+    x, eps = check_images(x), check_eps(eps, required=False)
+    op = check_mri(operator, x, "coil")
     if not isinstance(op, MultiCoilMRI):
         raise ValueError("kind 'coil' perturbs coil sensitivities and needs a MultiCoilMRI operator, got "
                          "SingleCoilMRI; leave 'coil' out of kinds for single-coil data.")
-    max_error, max_order = _positive("max_error", max_error), _count("max_order", max_order)
+    max_error, max_order = check_positive("max_error", max_error), check_count("max_order", max_order)
     with torch.no_grad():
         scale = l2_norm(op.forward(x))
     cap = None if eps is None else eps * scale
 
     def make(drawn: tuple[int, int, int]) -> Perturbation:
         level, order, seed = drawn
-        delta = _smooth_fields(op.image_shape, order, op.n_coils, _generator(seed), complex_=True, like=op.coil_maps)
+        delta = smooth_fields(op.image_shape, order, op.n_coils, seeded(seed), complex_=True, like=op.coil_maps)
         wrong = MultiCoilMRI(op.mask, op.coil_maps * delta * (level / levels * max_error))
         with torch.no_grad():
-            e, c = _cap_linear(wrong.forward(x), cap)
+            e, c = cap_linear(wrong.forward(x), cap)
         return Perturbation("coil", "measurement", e, scale,
                             f"coil-sensitivity errors of up to {100 * c * level / levels * max_error:.3g} %, order "
                             f"{order} (seed {seed})", (("level", level), ("order", order), ("seed", seed)))
 
-    return st.tuples(_levels(levels), st.integers(1, max_order), _SEEDS).map(_named(make, "coil_errors"))
+    return st.tuples(level_strategy(levels), st.integers(1, max_order), SEEDS).map(named(make, "coil_errors"))

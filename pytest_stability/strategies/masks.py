@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from .. import masks as _masks
 from ..families import MRI_PATTERNS
-from .perturbation import _named
+from .perturbation import named
 
 
 def _mask_args(shape: Sequence[int], patterns: str | Sequence[str], ratios: tuple[float, float],
@@ -28,7 +28,7 @@ def _mask_args(shape: Sequence[int], patterns: str | Sequence[str], ratios: tupl
         relation = "<" if gap else "<="
         raise ValueError(f"ratios must be (lowest, highest) sampling ratios in (0, 1] with lowest {relation} highest, "
                          f"on a grid of 0.01, got {ratios!r}.")
-    _masks._check_shape(tuple(shape))
+    _masks.check_shape(tuple(shape))
     return patterns, lo, hi
 
 
@@ -46,7 +46,7 @@ def sampling_masks(shape: Sequence[int], *, patterns: str | Sequence[str] = tupl
         return MRI_PATTERNS[pattern](shape, percent / 100, seed=seed, **mask_kwargs)
 
     drawn = st.tuples(st.sampled_from(patterns), st.integers(lo, hi), st.integers(0, max_seed))
-    return drawn.map(_named(make, "sampling_mask"))
+    return drawn.map(named(make, "sampling_mask"))
 
 
 def nested_mask_pairs(shape: Sequence[int], *, patterns: str | Sequence[str] = tuple(MRI_PATTERNS),

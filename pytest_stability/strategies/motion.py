@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ..metrics import l2_norm
 from ..operators import MultiCoilMRI, SingleCoilMRI
 from .fourier import fourier_rotate, fourier_shift
-from .perturbation import Perturbation, _cap, _eps, _images, _mri, _named, _positive
+from .perturbation import Perturbation, cap_to, check_eps, check_images, check_mri, named, check_positive
 
 SUBSTEPS = 8
 """Shifts are drawn in steps of 1/SUBSTEPS pixel, angles of 1/SUBSTEPS degree, kspace motion onsets of
@@ -34,14 +34,14 @@ def _acquired_after(op: SingleCoilMRI | MultiCoilMRI, fraction: float, like: tor
 def _motion(kind: str, x: torch.Tensor, operator: Any, eps: float | None, where: Sequence[str],
             amounts: st.SearchStrategy, move: Callable[[torch.Tensor, Any, float], torch.Tensor],
             words: Callable[[Any, float], str]) -> st.SearchStrategy[Perturbation]:
-    x, eps = _images(x), _eps(eps, required=False)
+    x, eps = check_images(x), check_eps(eps, required=False)
     where = (where,) if isinstance(where, str) else tuple(where)
     if not where or any(w not in WHERE for w in where):
         raise ValueError(f"where must be 'image', 'kspace' or both, got {where!r}.")
     scale_x = l2_norm(x)
     op, y, scale_y = None, None, None
     if "kspace" in where:
-        op = _mri(operator, x, f"{kind} (where='kspace')")
+        op = check_mri(operator, x, f"{kind} (where='kspace')")
         with torch.no_grad():
             y = op.forward(x)
         scale_y = l2_norm(y)
@@ -49,7 +49,7 @@ def _motion(kind: str, x: torch.Tensor, operator: Any, eps: float | None, where:
     def make(drawn: tuple[str, Any, int]) -> Perturbation:
         place, amount, onset = drawn
         if place == "image":
-            t, c = _cap(lambda c: move(x, amount, c) - x, None if eps is None else eps * scale_x)
+            t, c = cap_to(lambda c: move(x, amount, c) - x, None if eps is None else eps * scale_x)
             return Perturbation(kind, "image", t, scale_x, words(amount, c) + " of the whole scan",
                                 (("where", place), ("amount", amount)))
         fraction = onset / SUBSTEPS
@@ -58,13 +58,13 @@ def _motion(kind: str, x: torch.Tensor, operator: Any, eps: float | None, where:
         def e(c: float) -> torch.Tensor:
             with torch.no_grad():
                 return (op.forward(move(x, amount, c)) - y) * after
-        t, c = _cap(e, None if eps is None else eps * scale_y)
+        t, c = cap_to(e, None if eps is None else eps * scale_y)
         return Perturbation(kind, "measurement", t, scale_y,
                             words(amount, c) + f" during the last {fraction:.3g} of the acquisition "
                             f"(sampled phase-encode columns, left to right)", (("where", place), ("amount", amount),
                                                                 ("onset", onset)))
 
-    return st.tuples(st.sampled_from(where), amounts, st.integers(1, SUBSTEPS)).map(_named(make, kind))
+    return st.tuples(st.sampled_from(where), amounts, st.integers(1, SUBSTEPS)).map(named(make, kind))
 
 
 def shifts(x: torch.Tensor, operator: Any = None, *, max_shift: float = 1.0, eps: float | None = None,
@@ -76,7 +76,7 @@ def shifts(x: torch.Tensor, operator: Any = None, *, max_shift: float = 1.0, eps
     columns see it moved, e = P(A S x − A x) (measurement domain). Give both to draw either. With ``eps``
     the shift is reduced until ‖r_b‖ ≤ eps·‖x_b‖ (‖e_b‖ ≤ eps·‖y_b‖). Shrinks towards one 1/8-pixel step.
     """
-    steps = round(SUBSTEPS * _positive("max_shift", max_shift))
+    steps = round(SUBSTEPS * check_positive("max_shift", max_shift))
     if steps < 1:
         raise ValueError(f"max_shift must be at least 1/{SUBSTEPS} pixel, got {max_shift!r}.")
     amounts = st.tuples(st.integers(-steps, steps), st.integers(-steps, steps)).filter(lambda d: d != (0, 0))
@@ -93,7 +93,7 @@ def shifts(x: torch.Tensor, operator: Any = None, *, max_shift: float = 1.0, eps
 def rotations(x: torch.Tensor, operator: Any = None, *, max_angle: float = 1.0, eps: float | None = None,
               where: str | Sequence[str] = "image") -> st.SearchStrategy[Perturbation]:
     """Rigid rotations about the image centre by 1/8 … max_angle degrees (either sense), as :func:`shifts`."""
-    steps = round(SUBSTEPS * _positive("max_angle", max_angle, at_most=45.0))
+    steps = round(SUBSTEPS * check_positive("max_angle", max_angle, at_most=45.0))
     if steps < 1:
         raise ValueError(f"max_angle must be at least 1/{SUBSTEPS} degree, got {max_angle!r}.")
     amounts = st.integers(-steps, steps).filter(lambda a: a != 0)

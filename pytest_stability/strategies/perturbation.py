@@ -2,8 +2,8 @@
 
 A perturbation is r (B, C, H, W), added to the images x, or e (B, ...), added to the measurements y = A x.
 The budget is relative, per image b: ‖r_b‖ ≤ eps·‖x_b‖ or ‖e_b‖ ≤ eps·‖y_b‖. Noise is rescaled to exactly
-level/:data:`LEVELS` of it (:func:`_fit`); a physical perturbation (a shift, a phase error) is reduced by one
-factor c ≤ 1 of its amplitude until it fits (:func:`_cap_linear` when it is linear in c, :func:`_cap` by
+level/:data:`LEVELS` of it (:func:`fit_norms`); a physical perturbation (a shift, a phase error) is reduced by one
+factor c ≤ 1 of its amplitude until it fits (:func:`cap_linear` when it is linear in c, :func:`cap_to` by
 bisection otherwise). The argument checks every strategy shares live here too.
 """
 
@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from ..details import Detail
 from ..metrics import l2_norm
 from ..operators import LinearOperator, MultiCoilMRI, SingleCoilMRI, as_operator
-from ..search import _per_sample
+from ..tensors import per_sample
 
 LEVELS = 16
 """Budget levels: a noise draw has norm level/LEVELS × the budget, level 1 … LEVELS (shrinks towards 1)."""
 
-_SEEDS = st.integers(0, 2**32 - 1)
-_BISECTIONS = 24  # amplitude resolution 2^-24 of the drawn amplitude when a budget reduces it
+SEEDS = st.integers(0, 2**32 - 1)
+BISECTIONS = 24  # amplitude resolution 2^-24 of the drawn amplitude when a budget reduces it
 
 
 # -- what a draw is ---------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ class Perturbation:
 
 
 # -- validation and small helpers -------------------------------------------------------------------
-def _images(x: Any) -> torch.Tensor:
+def check_images(x: Any) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"images must be a (B, C, H, W) tensor, got {shape}; add dimensions with x[None, None].")
@@ -87,7 +87,7 @@ def _images(x: Any) -> torch.Tensor:
     return x
 
 
-def _eps(eps: Any, *, required: bool) -> float | None:
+def check_eps(eps: Any, *, required: bool) -> float | None:
     if eps is None and not required:
         return None
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
@@ -96,7 +96,7 @@ def _eps(eps: Any, *, required: bool) -> float | None:
     return float(eps)
 
 
-def _positive(name: str, value: Any, *, at_most: float | None = None) -> float:
+def check_positive(name: str, value: Any, *, at_most: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
     if at_most is not None and value > at_most:
@@ -104,23 +104,23 @@ def _positive(name: str, value: Any, *, at_most: float | None = None) -> float:
     return float(value)
 
 
-def _count(name: str, value: Any, low: int = 1) -> int:
+def check_count(name: str, value: Any, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}.")
     return value
 
 
-def _generator(seed: int) -> torch.Generator:
+def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _fit(t: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+def fit_norms(t: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
     """``t`` rescaled to the norms (B,) per image."""
     current = l2_norm(t)
-    return t * _per_sample(norms / torch.where(current > 0, current, torch.ones_like(current)), t)
+    return t * per_sample(norms / torch.where(current > 0, current, torch.ones_like(current)), t)
 
 
-def _cap_linear(t: torch.Tensor, cap: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+def cap_linear(t: torch.Tensor, cap: torch.Tensor | None) -> tuple[torch.Tensor, float]:
     """A perturbation linear in its amplitude, scaled by one factor c ≤ 1 so every image keeps its cap."""
     if cap is None:
         return t, 1.0
@@ -129,7 +129,7 @@ def _cap_linear(t: torch.Tensor, cap: torch.Tensor | None) -> tuple[torch.Tensor
     return (t if c >= 1.0 else t * c), c
 
 
-def _cap(make: Callable[[float], torch.Tensor], cap: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+def cap_to(make: Callable[[float], torch.Tensor], cap: torch.Tensor | None) -> tuple[torch.Tensor, float]:
     """make(c) at the largest c in (0, 1] (to 2^-24) for which every image keeps its cap (c = 1 without a cap).
 
     Bisection keeps the lower end feasible, so the result respects the cap even where the norm is not
@@ -139,7 +139,7 @@ def _cap(make: Callable[[float], torch.Tensor], cap: torch.Tensor | None) -> tup
     if cap is None or bool((l2_norm(full) <= cap).all()):
         return full, 1.0
     lo, hi, best = 0.0, 1.0, None
-    for _ in range(_BISECTIONS):
+    for _ in range(BISECTIONS):
         mid = (lo + hi) / 2
         t = make(mid)
         if bool((l2_norm(t) <= cap).all()):
@@ -149,17 +149,17 @@ def _cap(make: Callable[[float], torch.Tensor], cap: torch.Tensor | None) -> tup
     return (make(0.0) if best is None else best), lo
 
 
-def _named(make: Callable, name: str) -> Callable:
+def named(make: Callable, name: str) -> Callable:
     """``make`` under ``name``: hypothesis shows a failing draw as ``name((drawn values))``."""
     make.__name__ = make.__qualname__ = name
     return make
 
 
-def _levels(levels: int) -> st.SearchStrategy[int]:
-    return st.integers(1, _count("levels", levels))
+def level_strategy(levels: int) -> st.SearchStrategy[int]:
+    return st.integers(1, check_count("levels", levels))
 
 
-def _operator(operator: Any, x: torch.Tensor) -> LinearOperator:
+def check_operator(operator: Any, x: torch.Tensor) -> LinearOperator:
     if operator is None:
         raise ValueError("this kind perturbs the measurements: pass the operator A (e.g. the Case's operator).")
     op = as_operator(operator)
@@ -169,8 +169,8 @@ def _operator(operator: Any, x: torch.Tensor) -> LinearOperator:
     return op
 
 
-def _mri(operator: Any, x: torch.Tensor, kind: str) -> SingleCoilMRI | MultiCoilMRI:
-    op = _operator(operator, x)
+def check_mri(operator: Any, x: torch.Tensor, kind: str) -> SingleCoilMRI | MultiCoilMRI:
+    op = check_operator(operator, x)
     if not isinstance(op, (SingleCoilMRI, MultiCoilMRI)):
         raise ValueError(f"kind {kind!r} perturbs MRI k-space and needs a SingleCoilMRI or MultiCoilMRI operator, got "
                          f"{type(op).__name__}; leave {kind!r} out of kinds for this modality.")
