@@ -13,8 +13,8 @@ validation PSNR, the schedule); :func:`run` carries it out for one seed:
   validation PSNR go to ``training-seed{k}.json``; the finished weights to ``weights-seed{k}.pt`` (float16), and
   the checkpoint is removed.
 
-The learning rate follows a linear warm-up over the first 2 % of the steps, then a cosine decay to 1 % of ``lr``;
-it is a function of the step alone, so it needs no state of its own.
+The learning rate follows a linear warm-up over the first 2 % of the steps, then a cosine decay to 1 % of ``lr``
+(a recipe in phases gives its own ``schedule``); it is a function of the step alone, so it needs no state of its own.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.999)
     check_every: int = 250
     init: Callable[[Nets, int], None] | None = None
+    schedule: Callable[[Recipe, int], float] | None = None
     notes: dict[str, object] = field(default_factory=dict)
 
     def weights(self, seed: int) -> Path:
@@ -69,12 +70,17 @@ class Recipe:
 
 
 def learning_rate(recipe: Recipe, i: int) -> float:
-    """Warm-up over 2 % of the steps, then cosine decay from ``lr`` to ``lr / 100`` at the last step."""
-    warm = max(1, recipe.steps // 50)
+    """The default schedule: :func:`warm_cosine` from ``recipe.lr`` over all of the recipe's steps."""
+    return warm_cosine(recipe.lr, i, recipe.steps)
+
+
+def warm_cosine(lr: float, i: int, steps: int) -> float:
+    """Step ``i`` of ``steps``: warm-up over 2 % of them, then cosine decay from ``lr`` to ``lr / 100`` at the last."""
+    warm = max(1, steps // 50)
     if i < warm:
-        return recipe.lr * (i + 1) / warm
-    progress = (i - warm) / max(1, recipe.steps - warm)
-    return recipe.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return lr * (i + 1) / warm
+    progress = (i - warm) / max(1, steps - warm)
+    return lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def simple_step(loss: Callable[[nn.Module, torch.Generator], torch.Tensor]) -> Callable[..., float]:
@@ -148,10 +154,11 @@ def run(recipe: Recipe, seed: int, *, device: str = "cpu", stop_after_s: float =
     first = next(iter(nets))
     began = last = time.monotonic()
     losses: list[float] = []
+    schedule = recipe.schedule or learning_rate
     for i in range(start, recipe.steps):
         for opt in optimisers.values():
             for group in opt.param_groups:
-                group["lr"] = learning_rate(recipe, i)
+                group["lr"] = schedule(recipe, i)
         losses.append(recipe.step(nets, optimisers, gen, i))
         done = i + 1
         if done % recipe.check_every and done < recipe.steps:
