@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from pytest_stability.checks import structural, worst_case
-from pytest_stability.controls import noise_control, persistence
 from pytest_stability.models import Reconstructor
 from pytest_stability.operators import MultiCoilMRI, fft2c, for_images, ifft2c, simulate_coil_maps
 from pytest_stability.phantoms import random_ellipses, shepp_logan
 from pytest_stability.search import PerturbationMap, PerturbationSearch
+from pytest_stability.search.controls import noise_control, persistence
 from pytest_stability.sensitivities import estimate_coil_maps
 
 N = 64

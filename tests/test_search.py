@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_stability.controls import noise_control, persistence
 from pytest_stability.metrics import l2_norm
 from pytest_stability.models import ModelError, Reconstructor, StabilityWarning, frozen
 from pytest_stability.operators import SingleCoilMRI
 from pytest_stability.phantoms import random_ellipses
 from pytest_stability.search import PerturbationMap, PerturbationSearch
+from pytest_stability.search.controls import noise_control, persistence
 
 H = 32
 GAIN = 7.0

@@ -43,9 +43,10 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
+from ..inputs import prepare_images
 from ..metrics import l2_norm, recovery
 from ..models import Reconstructor, as_reconstructor, frozen
-from ..search import PerturbationMap, prepare_images
+from ..search import PerturbationMap
 from ..strategies import Perturbation, applicable_kinds, fuzz_inputs, model_settings
 from .references import reference
 from .result import CheckResult

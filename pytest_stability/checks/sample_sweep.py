@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from ..families import OperatorFamily
+from ..inputs import prepare_images
 from ..metrics import psnr, ssim
 from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from ..operators import LinearOperator
-from ..search import prepare_images
 from .references import reference
 from .result import CheckResult, relative_margin
 

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from ..details import DEFAULT_CONTRAST, DETAIL_NAMES, Detail, make_detail
+from ..inputs import prepare_images
 from ..metrics import psnr, recovery, ssim
 from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
-from ..search import prepare_images
 from .references import reference
 from .result import CheckResult
 

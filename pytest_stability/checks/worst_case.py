@@ -23,11 +23,13 @@ from typing import Any
 
 import torch
 
-from ..controls import noise_control, persistence
+from ..inputs import prepare_images
 from ..metrics import l2_norm, psnr
 from ..models import Reconstructor, as_reconstructor, frozen
+from ..names import DOMAINS
 from ..operators import as_operator, for_images
-from ..search import DOMAINS, PerturbationMap, PerturbationSearch, SearchResult, prepare_images
+from ..search import PerturbationMap, PerturbationSearch, SearchResult
+from ..search.controls import noise_control, persistence
 from .references import is_differentiable_baseline, reference
 from .result import DECIDED_MARGIN, CheckResult, relative_margin
 

@@ -13,18 +13,18 @@ from ..operators.base import complex_dtype
 from ..tensors import randn
 from .fourier import freqs, same_kind, smooth_fields
 from .perturbation import (
-    SEEDS,
     LEVELS,
+    SEEDS,
     Perturbation,
     cap_linear,
     check_count,
     check_eps,
-    fit_norms,
-    seeded,
     check_images,
+    check_positive,
+    fit_norms,
     level_strategy,
     named,
-    check_positive,
+    seeded,
 )
 
 

@@ -13,20 +13,20 @@ from ..metrics import l2_norm
 from ..operators import MultiCoilMRI
 from .fourier import smooth_fields
 from .perturbation import (
-    SEEDS,
     LEVELS,
+    SEEDS,
     Perturbation,
-    cap_to,
     cap_linear,
+    cap_to,
     check_count,
     check_eps,
-    fit_norms,
-    seeded,
     check_images,
-    level_strategy,
     check_mri,
-    named,
     check_positive,
+    fit_norms,
+    level_strategy,
+    named,
+    seeded,
 )
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ..metrics import l2_norm
 from ..operators import MultiCoilMRI, SingleCoilMRI
 from .fourier import fourier_rotate, fourier_shift
-from .perturbation import Perturbation, cap_to, check_eps, check_images, check_mri, named, check_positive
+from .perturbation import Perturbation, cap_to, check_eps, check_images, check_mri, check_positive, named
 
 SUBSTEPS = 8
 """Shifts are drawn in steps of 1/SUBSTEPS pixel, angles of 1/SUBSTEPS degree, kspace motion onsets of

@@ -1,40 +1,4 @@
-"""Worst-case perturbation search: the paper's algorithm, a budgeted corrected variant, and a gradient-free one.
-
-For a reconstruction f, an operator A and images x, the search looks for a perturbation that changes the
-reconstruction as much as possible while staying small:
-
-* image domain: r with f(A(x + r)) − f(Ax) large, ‖r‖ small (r real when x is real);
-* measurement domain: e in the measurement space with f(y + e) − f(y) large, ‖e‖ small (y = Ax).
-
-The number every verdict judges is the instability ratio κ = ‖f(A(x + r)) − f(Ax)‖ / ‖r‖ (or per ‖e‖).
-
-Modes
------
-``corrected`` (default)
-    Projected ascent on ½‖f(A(x + r)) − f(Ax)‖² over the ball ‖r‖ ≤ eps·‖x‖ (eps relative, so that it means
-    one thing for every image and intensity scale; in the measurement domain ‖e‖ ≤ eps·‖y‖), with the true
-    autograd gradient through every input of the model. It starts from the top right-singular vector v1 of
-    the Jacobian J of r ↦ f(A(x + r)) at r = 0, found by power iteration on JᵀJ (forward-mode jvp and
-    reverse-mode vjp on one retained graph); its singular value σ1 is the local instability constant and is
-    reported too. Steps are normalised heavy-ball steps of adaptive length (halved and restarted from the
-    best point when the objective drops), several eps values run in one batch and a larger eps adopts the
-    scaled direction of the next smaller one when that predicts more damage (warm start). Each element
-    stops early once its ratio passes ``stop_ratio`` (its verdict is decided) or it stops improving.
-``faithful``
-    The paper's heavy-ball ascent v ← μv + η∇Q(r), r ← r + v on Q(r) = ½‖f(A(x+r)) − f(Ax)‖² − (λ/2)‖r‖²,
-    from r0 = τ·U[0, 1), no projection, snapshots after each block of ``schedule`` iterations with the
-    momentum carried over: the growing perturbations r1 < r2 < r3 of the paper's Fig. 1. Parameters use the
-    authors' names (``stab_eta`` η, ``stab_lambda`` λ, ``stab_gamma`` μ, ``stab_tau`` τ). Unlike the authors'
-    code it uses the true gradient of Q (theirs skipped inputs for several networks).
-``gradient-free``
-    SPSA (simultaneous perturbation) gradient estimates inside the same projected ascent, for models without
-    autograd (numpy, ONNX runtime, a callable that detaches). Chosen automatically for such models, with a
-    :class:`StabilityWarning`: the ratio it finds is a weaker lower bound.
-
-The model is used read-only (:func:`pytest_stability.models.frozen`): gradients are taken with respect to
-the perturbation only, never accumulated into the weights, so a step costs one forward and one backward
-pass of the model for the whole batch (images × eps values × restarts).
-"""
+"""The ascents: corrected (projected, budgeted), faithful (the paper's) and gradient-free (SPSA)."""
 
 from __future__ import annotations
 
@@ -42,176 +6,28 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from .errors import StabilityWarning
-from .memory import split_batch
-from .metrics import l2_norm
-from .models import ModelError, Reconstructor, as_reconstructor, check_clean_output, frozen
-from .names import DOMAINS, MODES
-from .operators.base import complex_dtype
-from .tensors import normalize, per_sample, randn
+from ..errors import StabilityWarning
+from ..inputs import prepare_images
+from ..memory import split_batch
+from ..metrics import l2_norm
+from ..models import ModelError, as_reconstructor, frozen
+from ..names import DOMAINS, MODES
+from ..tensors import normalize, per_sample, randn
+from .map import PerturbationMap
+from .result import SearchResult
 
 
-def _load_forward_ad() -> None:
+def load_forward_ad() -> None:
     # torch loads its forward-AD decompositions lazily through torch.jit.script, which warns (FutureWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fwAD._maybe_load_decompositions()
-
-
-class PerturbationMap:
-    """z ↦ f(A(x + z)) (image domain) or z ↦ f(y + Pz) (measurement domain) for a batch of images.
-
-    Holds the clean measurements y = Ax, the reference f(Ax), the norm each budget is relative to (‖x‖ or
-    ‖y‖) and counts the model's forward and backward passes (batched calls and images).
-    """
-
-    def __init__(self, f: Reconstructor, x: torch.Tensor, domain: str):
-        if domain not in DOMAINS:
-            raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}.")
-        self.f, self.A, self.domain = f, f.operator, domain
-        self.x = x
-        self.counts = {"forward": 0, "backward": 0, "forward_images": 0, "backward_images": 0}
-        self.forward_ad = True  # set False once the model turns out to lack forward-mode AD
-        with torch.no_grad():
-            self.y = self.A.forward(x)
-        # the reference f(Ax), evaluated through a zero perturbation that asks for a gradient: whether the output
-        # then carries one tells if the model is differentiable, at no extra forward pass
-        zero = torch.zeros_like(self.template()).requires_grad_(True)
-        with torch.enable_grad():
-            out = self.evaluate(zero, torch.arange(x.shape[0]))
-        self.differentiable = out.requires_grad
-        self.reference = out.detach()
-        check_clean_output(f, self.reference, x)
-        self.scale = l2_norm(x if domain == "image" else self.y)
-        if bool((self.scale == 0).any()):
-            raise ValueError(f"image(s) {torch.nonzero(self.scale == 0).flatten().tolist()} have "
-                             f"{'‖x‖' if domain == 'image' else '‖Ax‖'} = 0 (constant zero); a relative budget "
-                             "eps·‖x‖ is empty for them. Use images with content.")
-
-    @property
-    def batch(self) -> int:
-        return self.x.shape[0]
-
-    def subset(self, images: slice) -> PerturbationMap:
-        """The same map for a slice of the images, without evaluating f(Ax) again; counts are shared (per-image
-        coil maps follow their images)."""
-        sub = object.__new__(PerturbationMap)
-        sub.__dict__.update(self.__dict__)
-        sub.x, sub.y, sub.reference, sub.scale = (t[images] for t in (self.x, self.y, self.reference, self.scale))
-        sub.f = self.f.for_images(images)
-        sub.A = sub.f.operator
-        return sub
-
-    def template(self) -> torch.Tensor:
-        """The space the perturbation lives in: images x, or measurements y."""
-        return self.x if self.domain == "image" else self.y
-
-    def project(self, z: torch.Tensor) -> torch.Tensor:
-        """Keep measurement-domain perturbations in the measurement space (sampled entries only)."""
-        return z if self.domain == "image" else self.A.project(z)
-
-    def evaluate(self, z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """f for perturbations z (n, ...) of the base images ``index`` (n,), each measured and reconstructed with
-        its own image's operator (per-image coil maps)."""
-        self.counts["forward"] += 1
-        self.counts["forward_images"] += z.shape[0]
-        f = self.f.for_images(index)
-        if self.domain == "image":
-            return f(f.operator.forward(self.x[index] + z))
-        return f(self.y[index] + z)
-
-    def gradient(self, objective: torch.Tensor, z: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        """∂ objective / ∂ z by one backward pass, projected onto the perturbation space."""
-        self.counts["backward"] += 1
-        self.counts["backward_images"] += z.shape[0]
-        (g,) = torch.autograd.grad(objective, z, **kwargs)
-        return self.project(g)
-
-    def change(self, out: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """‖f(·) − f(Ax)‖ per element."""
-        return l2_norm(out - self.reference[index])
-
-
-@dataclass
-class SearchResult:
-    """Worst perturbations found for K budgets (or snapshots) and B images.
-
-    Tensors are indexed (K, B, ...): ``perturbations`` r or e, ``outputs`` f(A(x + r)), and per-element
-    numbers ``ratio`` κ, ``perturbation_norm`` ‖r‖, ``relative_perturbation`` ‖r‖/‖x‖ (‖e‖/‖y‖),
-    ``output_change`` ‖Δf‖ and ``relative_output_change`` ‖Δf‖/‖f(Ax)‖. ``sigma1`` (B,) is the top singular
-    value of the Jacobian at x when the corrected search computed it. ``evaluations`` counts batched forward
-    and backward calls and the images they carried; ``history`` (K, B, steps) is the best ratio after each step.
-    """
-
-    domain: str
-    mode: str
-    eps: torch.Tensor
-    perturbations: torch.Tensor
-    outputs: torch.Tensor
-    reference: torch.Tensor
-    ratio: torch.Tensor
-    perturbation_norm: torch.Tensor
-    relative_perturbation: torch.Tensor
-    output_change: torch.Tensor
-    relative_output_change: torch.Tensor
-    evaluations: dict[str, int]
-    history: torch.Tensor
-    seed: int
-    steps: int
-    sigma1: torch.Tensor | None = None
-    nonfinite: torch.Tensor | None = None
-    stopped_early: torch.Tensor | None = None
-    gradient_free: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_best(cls, pm: PerturbationMap, *, eps: torch.Tensor, z: torch.Tensor, out: torch.Tensor,
-                  history: torch.Tensor, **kwargs: Any) -> SearchResult:
-        """Assemble the numbers from the best perturbations z (K, B, ...) and their outputs (K, B, ...)."""
-        k, b = z.shape[:2]
-        flat_z, flat_out = z.reshape(k * b, *z.shape[2:]), out.reshape(k * b, *out.shape[2:])
-        index = torch.arange(b).repeat(k)
-        change = pm.change(flat_out, index)
-        norm = l2_norm(flat_z)
-        finite = torch.isfinite(change)
-        ratio = torch.where(finite, change / norm.clamp_min(torch.finfo(norm.dtype).tiny),
-                            torch.full_like(change, math.inf))
-        shape = (k, b)
-        return cls(domain=pm.domain, eps=eps, perturbations=z, outputs=out, reference=pm.reference,
-                   ratio=ratio.view(shape).cpu(), perturbation_norm=norm.view(shape).cpu(),
-                   relative_perturbation=(norm / pm.scale[index]).view(shape).cpu(),
-                   output_change=change.view(shape).cpu(),
-                   relative_output_change=(change / l2_norm(pm.reference)[index]).view(shape).cpu(),
-                   evaluations=dict(pm.counts), history=history, nonfinite=(~finite).view(shape).cpu(), **kwargs)
-
-    @classmethod
-    def concat(cls, parts: list[SearchResult]) -> SearchResult:
-        """One result from the results of consecutive chunks of the images (a split batch)."""
-        first = parts[0]
-
-        def cat(name: str, dim: int) -> torch.Tensor | None:
-            values = [getattr(p, name) for p in parts]
-            return None if values[0] is None else torch.cat(values, dim=dim)
-
-        per_image = {name: cat(name, 1) for name in (
-            "perturbations", "outputs", "ratio", "perturbation_norm", "relative_perturbation", "output_change",
-            "relative_output_change", "history", "nonfinite", "stopped_early")}
-        eps = per_image["relative_perturbation"].median(dim=1).values if first.mode == "faithful" else first.eps
-        return cls(domain=first.domain, mode=first.mode, eps=eps, reference=cat("reference", 0),
-                   sigma1=cat("sigma1", 0), evaluations=dict(parts[-1].evaluations), seed=first.seed,
-                   steps=first.steps, gradient_free=first.gradient_free,
-                   notes=[*first.notes, f"searched in {len(parts)} chunks of images (memory)"], **per_image)
-
-    def worst(self) -> tuple[int, int]:
-        """(k, b) of the largest ratio."""
-        flat = int(torch.argmax(torch.nan_to_num(self.ratio, posinf=1e300)))
-        return divmod(flat, self.ratio.shape[1])
 
 
 @dataclass
@@ -308,7 +124,7 @@ class PerturbationSearch:
         """J v by forward-mode AD; by a one-sided finite difference where the model has no forward AD."""
         if pm.forward_ad:
             try:
-                _load_forward_ad()
+                load_forward_ad()
                 with torch.no_grad(), fwAD.dual_level():
                     out = pm.evaluate(fwAD.make_dual(z0.detach(), tangent), index)
                     jv = fwAD.unpack_dual(out).tangent
@@ -526,65 +342,3 @@ def _check_gradient(pm: PerturbationMap, grad: torch.Tensor, *, finite: torch.Te
             "torch.sqrt(s) has an infinite derivative at s = 0). Make it differentiable (e.g. torch.sqrt(s + "
             "torch.finfo(s.dtype).tiny)), or wrap the model so it has no gradient (the search then runs "
             "gradient-free, a weaker lower bound).")
-
-
-def prepare_images(images: Any, f: Reconstructor) -> torch.Tensor:
-    """Images as (B, C, H, W) on the model's device and precision; clear errors for anything else.
-
-    Refused: another rank or size than the operator's (B, C, H, W), integer dtypes, complex images for an
-    operator of real images (CT), NaN or Inf, and images that are all zero or constant (no structure to
-    perturb; ‖x‖ = 0 leaves a relative budget eps·‖x‖ empty).
-    """
-    if not isinstance(images, torch.Tensor):
-        fix = {"ndarray": "torch.from_numpy(x)", "list": "torch.stack(x)", "tuple": "torch.stack(x)"}
-        how = fix.get(type(images).__name__, "torch.as_tensor(x)")
-        raise TypeError(f"images must be a torch.Tensor (B, C, H, W), got {type(images).__name__}; convert with "
-                        f"{how}.")
-    if images.dim() == 2:
-        images = images.view(1, 1, *images.shape)
-    if images.dim() != 4:
-        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}; add batch/channel "
-                         "dimensions with x[None, None] or x.unsqueeze(1).")
-    if tuple(images.shape[-2:]) != f.operator.image_shape:
-        hint = " (channels-last? use x.permute(0, 3, 1, 2))" if images.shape[1] == f.operator.image_shape[0] else ""
-        raise ValueError(f"images have shape {tuple(images.shape)} but the operator expects (B, C, "
-                         f"{f.operator.image_shape[0]}, {f.operator.image_shape[1]}){hint}.")
-    if not (images.is_floating_point() or images.is_complex()):
-        raise TypeError(f"images have dtype {images.dtype}; give float or complex images (x.float()).")
-    if images.is_complex() and not f.operator.domain_is_complex:
-        raise ValueError(f"images are {str(images.dtype).replace('torch.', '')} but {type(f.operator).__name__} "
-                         "measures real images; pass x.real (or x.abs()).")
-    per_image = getattr(f.operator, "n_images", None)
-    if per_image is not None and images.shape[0] != per_image:
-        raise ValueError(f"the operator's coil maps are one set per image, for {per_image} images, but there are "
-                         f"{images.shape[0]} images; give the maps of exactly these images, in their order (e.g. "
-                         "load_fastmri(path, slices=...) gives both for the same slices).")
-    _check_content(images)
-    dtype = complex_dtype(f.dtype) if images.is_complex() else f.dtype
-    return images.to(device=f.device, dtype=dtype)
-
-
-def _check_content(images: torch.Tensor) -> None:
-    """Refuse images with NaN or Inf, all-zero images and constant images, naming which of the batch they are."""
-    flat = images.detach().reshape(images.shape[0], -1)
-    bad = ~torch.isfinite(flat)
-    if bool(bad.any()):
-        count = int(bad.sum())
-        raise ValueError(f"images {_which(bad.any(dim=1))} contain NaN or Inf ({count} pixel{'s' * (count > 1)}); "
-                         "clean them first, e.g. torch.nan_to_num(x), or drop those images.")
-    zero = (flat == 0).all(dim=1)
-    if bool(zero.any()):
-        raise ValueError(f"images {_which(zero)} are all zero (‖x‖ = 0): nothing to reconstruct, and a relative "
-                         "budget eps·‖x‖ is empty; pass images with content.")
-    constant = (flat == flat[:, :1]).all(dim=1)
-    if bool(constant.any()):
-        first = flat[int(torch.nonzero(constant)[0]), 0]
-        value = complex(first) if flat.is_complex() else float(first)
-        raise ValueError(f"images {_which(constant)} are constant (every pixel {value:g}): they hold no structure "
-                         "for a reconstruction to keep or lose; pass images with structure (validation slices, or "
-                         "pytest_stability.random_ellipses).")
-
-
-def _which(mask: torch.Tensor) -> str:
-    """Indices of the True entries of a (B,) mask, as a list for a message."""
-    return str(torch.nonzero(mask).flatten().tolist())

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import l2_norm
-from .operators import for_images
-from .search import PerturbationMap, SearchResult
-from .tensors import normalize, per_sample, randn
+from ..metrics import l2_norm
+from ..operators import for_images
+from ..tensors import normalize, per_sample, randn
+from .map import PerturbationMap
+from .result import SearchResult
 
 
 def _draws(pm: PerturbationMap, base: torch.Tensor, draws: int, seed: int, index: torch.Tensor, *,
