@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pytest_stability.summary import FRAGILE, margin_text
+from pytest_stability.report.summary import FRAGILE, margin_text
 
 ORDER = ("worst_case", "structure", "samples", "fuzz")
 

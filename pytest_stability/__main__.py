@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .store import DEFAULT_RULES, StoreError, compare_files
+from .report.store import DEFAULT_RULES, StoreError, compare_files
 
 
 def main(argv: list[str] | None = None) -> int:

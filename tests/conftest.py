@@ -20,7 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import numpy.fft  # noqa: E402, F401
 import torch._dynamo  # noqa: E402, F401
 
-import pytest_stability.runner  # noqa: E402, F401
+import pytest_stability.plugin.runner  # noqa: E402, F401
 from pytest_stability.search import load_forward_ad  # noqa: E402
 
 load_forward_ad()  # torch._decomp.decompositions_for_jvp, its FutureWarning silenced as the search does

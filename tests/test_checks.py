@@ -82,7 +82,7 @@ def test_one_search_keeps_the_growing_perturbations_of_the_papers_fig_1(mri, ima
     sizes = (grown["growing_inputs"] - images[b:b + 1]).flatten(1).norm(dim=1)
     assert bool((sizes[1:] > sizes[:-1]).all())  # r1 < r2 < r3
 
-    from pytest_stability.html_report import write_html
+    from pytest_stability.report.html import write_html
 
     torch.save({k: v.detach().cpu() for k, v in results[-1].tensors.items() if k != "all_perturbations"},
                tmp_path / "item.pt")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import pytest_stability
-from pytest_stability import fixtures
-from pytest_stability.options import OPTIONS
+from pytest_stability.plugin import fixtures
+from pytest_stability.plugin.options import OPTIONS
 
 pytest_plugins = ["pytester"]
 

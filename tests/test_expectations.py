@@ -7,7 +7,7 @@ import pytest
 from projects import planted_conftest
 
 from pytest_stability.expectations import ExpectationError, judge, parse_expect, parse_mismatch
-from pytest_stability.options import OptionError, check_marker, resolve
+from pytest_stability.plugin.options import OptionError, check_marker, resolve
 
 pytest_plugins = ["pytester"]
 

@@ -125,7 +125,7 @@ def test_the_samples_plot_exists_when_matplotlib_is_installed(report):
 def test_write_html_without_matplotlib_says_how_to_get_plots(tmp_path, monkeypatch):
     import builtins
 
-    from pytest_stability.html_report import write_html
+    from pytest_stability.report.html import write_html
 
     real_import = builtins.__import__
 
@@ -153,7 +153,7 @@ def test_a_render_failure_warns_and_never_fails_the_session(pytester, monkeypatc
         def test_ok(images):
             return case(Gain(1.0), images, "ok")
     ''')
-    import pytest_stability.html_report as module
+    import pytest_stability.report.html as module
 
     def broken(report_dir, results):
         raise RuntimeError("boom")
@@ -168,7 +168,7 @@ def test_a_render_failure_warns_and_never_fails_the_session(pytester, monkeypatc
 
 
 def test_an_empty_run_and_stale_pictures(tmp_path):
-    from pytest_stability.html_report import write_html
+    from pytest_stability.report.html import write_html
 
     figures = tmp_path / "figures"
     figures.mkdir()

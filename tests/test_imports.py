@@ -98,7 +98,7 @@ def find_cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
 
 def test_the_graph_holds_every_kind_of_import():
     graph = import_graph()
-    assert "pytest_stability.families" in graph["pytest_stability.fixtures"]  # inside a fixture's body
+    assert "pytest_stability.families" in graph["pytest_stability.plugin.fixtures"]  # inside a fixture's body
     assert "pytest_stability.operators.adapters" in graph["pytest_stability.operators.deepinv"]  # from .adapters
     assert "pytest_stability.masks" in graph["pytest_stability.strategies.masks"]  # from .. import masks
     assert "pytest_stability.operators" in graph["pytest_stability.loaders"]  # the package of .operators.base

@@ -27,8 +27,8 @@ import torch
 from projects import planted_conftest
 
 import pytest_stability
-from pytest_stability.runner import safe_name
-from pytest_stability.store import atomic_save, atomic_write_json, merge_results
+from pytest_stability.plugin.runner import safe_name
+from pytest_stability.report.store import atomic_save, atomic_write_json, merge_results
 
 pytest_plugins = ["pytester"]
 
@@ -221,7 +221,7 @@ def test_a_concurrent_reader_never_sees_a_half_written_report(tmp_path):
     writer = subprocess.Popen([sys.executable, "-c", f'''
 import itertools, sys
 sys.path.insert(0, {str(Path(pytest_stability.__file__).parent.parent)!r})
-from pytest_stability.store import atomic_write_json
+from pytest_stability.report.store import atomic_write_json
 record = {{"nodeid": "t.py::test[worst_case-eps=0.02]", "explanation": "κ = 1.2 ≤ limit 3" * 4, "ratio": 1.2}}
 for n in itertools.count():
     atomic_write_json({str(target)!r}, {{"version": 1, "n": n, "results": [record] * 70}})
@@ -409,7 +409,7 @@ def test_planted(images):
 
 
 def test_a_malicious_pickle_in_the_report_items_is_not_run(tmp_path):
-    from pytest_stability.html_report import write_html
+    from pytest_stability.report.html import write_html
 
     marker = tmp_path / "pwned"
     _plant(tmp_path / "items" / "evil.pt", marker)
@@ -473,7 +473,7 @@ def test_planted(images, gain):
 def test_hostile_model_names_and_baselines_are_escaped_in_text_and_attributes(tmp_path):
     """test_html_report.py checks <script> in ids and names; here quotes that would end an attribute (the
     pictures' alt text carries the baseline's name) and an <img onerror> in every user string."""
-    from pytest_stability.html_report import write_html
+    from pytest_stability.report.html import write_html
 
     hostile = '"><img src=x onerror=alert(1)>\''
     x = torch.rand(1, 1, 8, 8)

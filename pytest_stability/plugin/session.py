@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from .store import atomic_write_text, default_store_path, merge_results, parse_rules
-from .summary import FRAGILE, expectation_rows, summary_row
+from ..report.store import atomic_write_text, default_store_path, merge_results, parse_rules
+from ..report.summary import FRAGILE, expectation_rows, summary_row
 
 PROPERTY = "stability"
 JSON_VERSION = 1
@@ -176,7 +176,7 @@ class StabilitySession:
 
             import torch
 
-            from . import __version__
+            from .. import __version__
 
             self._environment = {
                 "pytest_stability": __version__, "torch": torch.__version__, "python": platform.python_version(),
@@ -288,7 +288,7 @@ class StabilitySession:
         self.html_path = None
         path = self.report_dir / "index.html"
         try:
-            from .html_report import write_html
+            from ..report.html import write_html
 
             self.html_path = write_html(self.report_dir, document)
         except Exception as exc:  # a broken picture or plot must not fail a finished test run

@@ -53,7 +53,7 @@ def make_mri_operator() -> Any:
 
     A single-coil MRI operator (multi-coil with ``n_coils``, simulated smooth coil maps) on a nested mask.
     """
-    from .families import mri_family
+    from ..families import mri_family
 
     def make(size: int | tuple[int, int] = 128, ratio: float = 0.25, pattern: str = "variable-density",
              seed: int = 0, n_coils: int | None = None, **mask_kwargs: Any) -> Any:
@@ -66,7 +66,7 @@ def make_mri_operator() -> Any:
 @pytest.fixture(scope="session")
 def make_radon_operator() -> Any:
     """Factory: ``make_radon_operator(size=128, views=50)``: parallel-beam CT at ``views`` equispaced angles."""
-    from .operators import ParallelBeamRadon
+    from ..operators import ParallelBeamRadon
 
     def make(size: int | tuple[int, int] = 128, views: Any = 50, **kwargs: Any) -> Any:
         return ParallelBeamRadon(size, views, **kwargs)
@@ -96,7 +96,7 @@ def radon_operator(request: pytest.FixtureRequest, make_radon_operator: Any) -> 
 def make_family() -> Any:
     """Factory of nested operator families for the samples check: ``make_family("mri", (128, 128), ...)`` or
     ``make_family("ct", 128, n_candidates=360)``."""
-    from .families import mri_family, radon_family
+    from ..families import mri_family, radon_family
 
     def make(kind: str, shape: Any, **kwargs: Any) -> Any:
         if kind == "mri":
@@ -111,7 +111,7 @@ def make_family() -> Any:
 @pytest.fixture(scope="session")
 def make_baseline() -> Any:
     """Factory: ``make_baseline(operator, kind="tv", **solver_kwargs)``: a CS reconstruction y ↦ x (nn.Module)."""
-    from .baselines import TVReconstruction, WaveletReconstruction
+    from ..baselines import TVReconstruction, WaveletReconstruction
 
     def make(operator: Any, kind: str = "tv", **kwargs: Any) -> Any:
         solvers = {"tv": TVReconstruction, "wavelet": WaveletReconstruction}
@@ -125,7 +125,7 @@ def make_baseline() -> Any:
 @pytest.fixture(scope="session")
 def searcher(stability_seed: int) -> Any:
     """A :class:`~pytest_stability.search.PerturbationSearch` seeded with the run's seed (eps 0.02, 40 steps)."""
-    from .search import PerturbationSearch
+    from ..search import PerturbationSearch
 
     return PerturbationSearch(seed=stability_seed)
 
@@ -133,7 +133,7 @@ def searcher(stability_seed: int) -> Any:
 @pytest.fixture(scope="module")
 def shepp_logan_images(request: pytest.FixtureRequest) -> Any:
     """The modified Shepp–Logan phantom, (1, 1, 128, 128) in [0, 1]; parametrize {"size": ...}."""
-    from .phantoms import shepp_logan
+    from ..phantoms import shepp_logan
 
     return shepp_logan(**{"size": 128, **_params(request)})
 
@@ -141,7 +141,7 @@ def shepp_logan_images(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="module")
 def ellipse_images(request: pytest.FixtureRequest, stability_seed: int) -> Any:
     """Four random-ellipse images, (4, 1, 128, 128) in [0, 1]; parametrize {"n": ..., "size": ..., "seed": ...}."""
-    from .phantoms import random_ellipses
+    from ..phantoms import random_ellipses
 
     return random_ellipses(**{"n": 4, "size": 128, "seed": stability_seed, **_params(request)})
 
@@ -149,7 +149,7 @@ def ellipse_images(request: pytest.FixtureRequest, stability_seed: int) -> Any:
 @pytest.fixture(scope="session")
 def make_detail() -> Any:
     """Factory: ``make_detail(name, image_shape, size=None, center=(0.5, 0.5))``: a structural detail."""
-    from .details import make_detail as make
+    from ..details import make_detail as make
 
     return make
 
@@ -159,7 +159,7 @@ def make_fuzz_judge() -> Any:
     """Factory: ``make_fuzz_judge(model, operator, images, *, max_ratio=None, baseline_factor=2.0, baseline="tv",
     min_recovery=0.5, **reconstructor_kwargs)``: a :class:`~pytest_stability.checks.FuzzJudge` for ``@given``
     tests. Build the judge in a module- or session-scoped fixture and call ``judge(perturbation)`` in the test."""
-    from .checks import FuzzJudge
+    from ..checks import FuzzJudge
 
     def make(model: Any, operator: Any, images: Any, **kwargs: Any) -> Any:
         return FuzzJudge(model, images, operator, **kwargs)
@@ -170,7 +170,7 @@ def make_fuzz_judge() -> Any:
 @pytest.fixture(scope="session")
 def load_images(pytestconfig: pytest.Config) -> Any:
     """Factory: ``load_images(pattern, size=None)``: validation images from a folder or glob, normalised."""
-    from .loaders import load_images as load
+    from ..loaders import load_images as load
 
     def read(pattern: str, size: tuple[int, int] | None = None) -> Any:
         return load(pattern, root=pytestconfig.rootpath, size=size)

@@ -21,12 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .expectations import ExpectationError, parse_expect, parse_mismatch
-from .names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
-
-
-class OptionError(ValueError):
-    """A stability option has a value it cannot take."""
+from ..errors import OptionError
+from ..expectations import ExpectationError, parse_expect, parse_mismatch
+from ..names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
 
 
 def _items(value: Any) -> list[Any]:

@@ -21,15 +21,15 @@ from typing import Any
 
 import torch
 
-from .case import Case
-from .checks import CheckResult, fuzz, sample_sweep, structural, worst_case
-from .checks.references import is_differentiable_baseline
-from .checks.worst_case import baseline_worst_case, judge_perturbation
-from .expectations import judge
-from .loaders import load_images
-from .search import PerturbationSearch
+from ..case import Case
+from ..checks import CheckResult, fuzz, sample_sweep, structural, worst_case
+from ..checks.references import is_differentiable_baseline
+from ..checks.worst_case import baseline_worst_case, judge_perturbation
+from ..expectations import judge
+from ..loaders import load_images
+from ..report.store import StoreError, atomic_save, load_results, parse_rules, regressions
+from ..search import PerturbationSearch
 from .session import CheckSpec, StabilitySession
-from .store import StoreError, atomic_save, load_results, parse_rules, regressions
 
 
 def share_cores() -> None:
@@ -241,12 +241,14 @@ _CODE: list[str] = []
 
 
 def _code_hash() -> str:
-    """sha1 of the source of the baselines, the operators, the search and the worst-case check (computed once)."""
+    """sha1 of the source of the baselines, the operators, the search (with its image checks and tensor helpers) and
+    the worst-case check (computed once)."""
     if not _CODE:
-        root = Path(__file__).parent
+        root = Path(__file__).parents[1]
         digest = hashlib.sha1()
-        for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), root / "search.py",
-                            root / "checks" / "worst_case.py", root / "checks" / "references.py"]):
+        for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), *root.glob("search/*.py"),
+                            root / "inputs.py", root / "tensors.py", root / "checks" / "worst_case.py",
+                            root / "checks" / "references.py"]):
             digest.update(path.read_bytes())
         _CODE.append(digest.hexdigest()[:16])
     return _CODE[0]

@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
+from ..names import CHECKS
+from ..report.summary import summary_row
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
-from .names import CHECKS
 from .options import OPTIONS, OptionError, check_marker, resolve
 from .session import PROPERTY, SESSION, CheckSpec, StabilitySession
-from .summary import summary_row
 
 stable = pytest.mark.stable
+PACKAGE = Path(__file__).parents[1]  # pytest_stability/: frames in it are the library's, not the user's
 SKIP_REASON = "stability test: run with pytest --stability"
 
 
@@ -164,7 +165,7 @@ def _spec(item: pytest.Item) -> CheckSpec | None:
 
 def _frames(tb: TracebackType | None, root: Path) -> list[str]:
     """The frames of ``tb`` in the user's files (not in pytest-stability, torch or pytest), innermost last."""
-    hidden = [Path(__file__).parent, *(Path(m.__file__).parent for m in map(sys.modules.get, ("torch", "_pytest",
+    hidden = [PACKAGE, *(Path(m.__file__).parent for m in map(sys.modules.get, ("torch", "_pytest",
                                                                                               "pluggy")) if m)]
     lines = []
     for frame in traceback.extract_tb(tb):
@@ -187,8 +188,8 @@ def _input_error(exc: BaseException, root: Path) -> str | None:
     raised by pytest-stability itself, not deeper inside torch: those keep their traceback) or when a warnings
     filter turned one of its warnings into an error.
     """
-    from .models import ModelError
-    from .operators import OperatorError
+    from ..models import ModelError
+    from ..operators import OperatorError
 
     if isinstance(exc, (ModelError, OperatorError)):
         cause = exc.__cause__
@@ -202,7 +203,7 @@ def _input_error(exc: BaseException, root: Path) -> str | None:
                 f"with -W 'default::{type(exc).__module__}.{type(exc).__name__}' if the verdict may stand)")
     innermost = traceback.extract_tb(exc.__traceback__)[-1:]
     if not isinstance(exc, (ValueError, TypeError, MemoryError)) or not innermost or not Path(
-            innermost[0].filename).is_relative_to(Path(__file__).parent):
+            innermost[0].filename).is_relative_to(PACKAGE):
         return None
     where = _frames(exc.__traceback__, root)
     return "\n".join([str(exc), *(["raised for this call in your code:", *where] if where else [])])

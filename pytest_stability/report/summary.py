@@ -1,7 +1,7 @@
 """The stability summary's rows: one record as a table row, and the declared expectations against the run.
 
 Shared by the terminal summary (:mod:`.session`), the ``-v`` status line (:mod:`.plugin`) and the HTML report
-(:mod:`.html_report`). Standard library only.
+(:mod:`.html`). Standard library only.
 """
 
 from __future__ import annotations
