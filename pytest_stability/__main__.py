@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .report.store import DEFAULT_RULES, StoreError, compare_files
+from .report.compare import DEFAULT_RULES, compare_files
+from .report.store import StoreError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .names import CHECKS
+from .kinds import REGISTRY
 
 FINDINGS = ("stable", "unstable")
 
@@ -45,8 +45,8 @@ def _mapping(name: str, value: Any) -> dict[str, str]:
         raise ExpectationError(f"{name}: expected a dict from check to text, e.g. {name}={{'worst_case': "
                                f"'unstable'}}, got {value!r}.")
     for check, text in value.items():
-        if check not in CHECKS:
-            raise ExpectationError(f"{name}: {check!r} is not a check ({', '.join(CHECKS)}); an expectation is "
+        if check not in REGISTRY:
+            raise ExpectationError(f"{name}: {check!r} is not a check ({', '.join(REGISTRY)}); an expectation is "
                                    "declared once per check, never per eps or per detail.")
         if not isinstance(text, str) or not text.strip():
             raise ExpectationError(f"{name}[{check!r}]: expected a text, got {text!r}.")

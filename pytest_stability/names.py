@@ -1,9 +1,9 @@
-"""The vocabulary of the stability test: names of the checks, details, domains, baselines and search modes.
+"""The vocabulary of the stability test: names of the details, domains, baselines and search modes.
 
-Standard library only, so the pytest plugin can validate markers and build test ids without importing torch.
+Standard library only, so the pytest plugin can validate markers without importing torch. The checks' names are their
+kinds' (:data:`pytest_stability.kinds.CHECKS`).
 """
 
-CHECKS = ("worst_case", "structure", "samples", "fuzz")
 DETAIL_NAMES = ("spade", "heart", "diamond", "club", "text", "lesion")
 DOMAINS = ("image", "measurement")
 BASELINES = ("tv", "wavelet")

@@ -65,7 +65,7 @@ import math
 import numpy as np
 
 from pytest_stability import SingleCoilMRI, as_operator, radon_family, stable
-from pytest_stability.plugin.runner import safe_name
+from pytest_stability.fingerprints import safe_name
 
 FAST = dict(checks="worst_case", eps=0.02, steps=2, max_ratio=3.0, baseline=None)
 CT = radon_family((H, H), n_candidates=32)
@@ -445,7 +445,7 @@ def test_models_without_a_gradient_are_searched_gradient_free(matrix):
 
 @pytest.mark.parametrize("test", REPLAY_CASES)
 def test_a_corrupt_replay_file_is_replaced_by_this_runs_worst_case(matrix, tmp_path, test):
-    from pytest_stability.plugin.runner import safe_name
+    from pytest_stability.fingerprints import safe_name
 
     [report] = _reports(matrix["reports"], f"test_{test}")
     path = tmp_path / "replay.pt"

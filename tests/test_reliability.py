@@ -27,7 +27,7 @@ import torch
 from projects import planted_conftest
 
 import pytest_stability
-from pytest_stability.plugin.runner import safe_name
+from pytest_stability.fingerprints import safe_name
 from pytest_stability.report.store import atomic_save, atomic_write_json, merge_results
 
 pytest_plugins = ["pytester"]

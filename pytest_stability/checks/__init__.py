@@ -7,9 +7,9 @@
 """
 
 from .fuzz import FuzzJudge, fuzz
-from .result import CHECKS, CheckResult
+from .result import CheckResult
 from .sample_sweep import sample_sweep
 from .structural import structural
 from .worst_case import worst_case
 
-__all__ = ["CHECKS", "CheckResult", "FuzzJudge", "fuzz", "sample_sweep", "structural", "worst_case"]
+__all__ = ["CheckResult", "FuzzJudge", "fuzz", "sample_sweep", "structural", "worst_case"]

@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from ..names import CHECKS
-
-__all__ = ["CHECKS", "DECIDED_MARGIN", "CheckResult", "json_safe", "relative_margin"]
+__all__ = ["DECIDED_MARGIN", "CheckResult", "json_safe", "relative_margin"]
 
 DECIDED_MARGIN = 0.1
 """A verdict whose metric lies within this fraction of its limit is fragile, not a finding; the worst-case search

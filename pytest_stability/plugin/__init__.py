@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from ..names import CHECKS
+from ..kinds import CHECKS, CheckSpec, expand
 from ..report.summary import summary_row
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
 from .options import OPTIONS, OptionError, check_marker, resolve
-from .session import PROPERTY, SESSION, CheckSpec, StabilitySession
+from .session import PROPERTY, SESSION, StabilitySession
 
 stable = pytest.mark.stable
 PACKAGE = Path(__file__).parents[1]  # pytest_stability/: frames in it are the library's, not the user's
@@ -132,7 +132,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("stable") is None:
         return
     settings = settings_for(metafunc.definition)
-    specs = CheckSpec.expand(settings)
+    specs = expand(settings)
     metafunc.parametrize("stability_check", specs, ids=[s.id for s in specs])
 
 

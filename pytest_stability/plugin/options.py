@@ -23,7 +23,8 @@ from typing import Any
 
 from ..errors import OptionError
 from ..expectations import ExpectationError, parse_expect, parse_mismatch
-from ..names import BASELINES, CHECKS, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
+from ..kinds import CHECKS, REGISTRY
+from ..names import BASELINES, DETAIL_NAMES, DOMAINS, FUZZ_KINDS
 
 
 def _items(value: Any) -> list[Any]:
@@ -151,8 +152,9 @@ def fuzz_kinds(name: str, value: Any) -> str | tuple[str, ...]:
 
 
 def checks(name: str, value: Any) -> tuple[str, ...]:
-    chosen = _choices(name, _items(value), CHECKS)
-    return tuple(c for c in CHECKS if c in chosen)  # always in the paper's order
+    registered = tuple(REGISTRY)
+    chosen = _choices(name, _items(value), registered)
+    return tuple(c for c in registered if c in chosen)  # always in the registry's (the paper's) order
 
 
 def baseline(name: str, value: Any) -> Any:
@@ -302,23 +304,7 @@ def resolve(marker: dict[str, Any], cli: Callable[[str], Any], ini: Callable[[st
         except OptionError as exc:
             raise OptionError(f"{source}: {exc}") from None
         sources[option.name] = source
-    if "fuzz" in values["checks"] and values["fuzz"] == 0:
-        if sources["checks"] != "default":
-            raise OptionError(f"checks (from {sources['checks']}) includes 'fuzz', which needs fuzz: the number of "
-                              "inputs to draw, e.g. @stable(fuzz=100).")
-        values["checks"] = tuple(c for c in values["checks"] if c != "fuzz")
-    no_criterion = values["max_ratio"] is None and (values["baseline"] is None or values["baseline_factor"] is None)
-    if "worst_case" in values["checks"] and no_criterion:
-        raise OptionError("the worst-case check has no verdict criterion: baseline and baseline_factor are unset and "
-                          "so is max_ratio; set max_ratio=... (an absolute limit on κ) or keep a baseline.")
-    if "fuzz" in values["checks"] and no_criterion and values["fuzz_kinds"] != ("detail",):
-        raise OptionError("the fuzz check has no verdict criterion for perturbations: baseline and baseline_factor are "
-                          "unset and so is max_ratio; set max_ratio=... or keep a baseline.")
-    if "samples" in values["checks"] and values["ratio_sweep"] is None:
-        if sources["checks"] != "default":
-            raise OptionError(f"checks (from {sources['checks']}) includes 'samples', which needs ratio_sweep: the "
-                              "sampling ratios to sweep, e.g. @stable(ratio_sweep=(0.15, 0.25, 0.33, 0.5)).")
-        values["checks"] = tuple(c for c in values["checks"] if c != "samples")
+    values["checks"] = tuple(c for c in values["checks"] if REGISTRY[c].require(values, sources))
     declared = values["expect"] or {}
     if set(declared) - set(values["checks"]):
         raise OptionError(f"expect names {', '.join(sorted(set(declared) - set(values['checks'])))}, which this test "

@@ -20,46 +20,17 @@ import re
 import sys
 import textwrap
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..report.store import atomic_write_text, default_store_path, merge_results, parse_rules
+from ..report.compare import parse_rules
+from ..report.store import atomic_write_text, default_store_path, merge_results
 from ..report.summary import FRAGILE, expectation_rows, summary_row
 
 PROPERTY = "stability"
 JSON_VERSION = 1
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """One expanded item of a @stable test: which check, at which eps or with which detail. No tensors."""
-
-    check: str
-    eps: float | None = None
-    detail: str | None = None
-
-    @property
-    def id(self) -> str:
-        if self.check == "worst_case":
-            return f"worst_case-eps={self.eps:g}"
-        if self.check == "structure":
-            return f"structure-{self.detail}"
-        return self.check
-
-    @staticmethod
-    def expand(settings: dict[str, Any]) -> list[CheckSpec]:
-        specs: list[CheckSpec] = []
-        for check in settings["checks"]:
-            if check == "worst_case":
-                specs += [CheckSpec("worst_case", eps=e) for e in settings["eps"]]
-            elif check == "structure":
-                specs += [CheckSpec("structure", detail=d) for d in settings["details"]]
-            else:
-                specs.append(CheckSpec(check))
-        return specs
 
 
 def check_device(text: str) -> None:

@@ -1,4 +1,4 @@
-"""Stored results for the CI gate: save a run, compare a later run with it, and say what got worse.
+"""Stored results for the CI gate: save a run so that a later one can be compared with it (:mod:`.compare`).
 
 A store file is small, reviewable JSON keyed by node id, one file per device type (CPU and CUDA results
 differ in the last digits and are kept apart)::
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO, Any
 
 STORE_VERSION = 1
-DEFAULT_RULES = "ratio:10%,psnr:0.5,recovery:0.1"
 
 
 def default_store_path(folder: Path, device_type: str) -> Path:
@@ -113,71 +112,3 @@ def merge_results(path: Path, records: list[dict[str, Any]], environment: dict[s
     stored = load_results(path)
     stored.update({r["nodeid"]: {k: v for k, v in r.items() if k != "nodeid"} for r in records})
     atomic_write_json(path, {"version": STORE_VERSION, "environment": environment, "results": stored})
-
-
-def parse_rules(text: str | None) -> dict[str, tuple[float, bool]]:
-    """"ratio:10%,psnr:0.5,recovery:0.1" → {name: (amount, relative)}."""
-    rules: dict[str, tuple[float, bool]] = {}
-    for part in (text or DEFAULT_RULES).replace(" ", "").split(","):
-        if not part:
-            continue
-        name, _, amount = part.partition(":")
-        if name not in ("ratio", "psnr", "recovery") or not amount:
-            raise ValueError(f"--stability-compare-fail: {part!r} is not name:amount with name ratio, psnr or "
-                             f"recovery (e.g. {DEFAULT_RULES}).")
-        relative = amount.endswith("%")
-        try:
-            value = float(amount.rstrip("%"))
-        except ValueError:
-            raise ValueError(f"--stability-compare-fail: {amount!r} in {part!r} is not a number.") from None
-        if value < 0:
-            raise ValueError(f"--stability-compare-fail: {part!r} must not be negative.")
-        rules[name] = (value / 100 if relative else value, relative)
-    return rules
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if value == "inf":
-        return float("inf")
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def regressions(old: dict[str, Any], new: dict[str, Any], rules: dict[str, tuple[float, bool]]) -> list[str]:
-    """Why ``new`` is less stable than ``old`` under ``rules`` (empty when it is not)."""
-    reasons = []
-
-    def worse(name: str, before: float | None, after: float | None, higher_is_worse: bool, unit: str = "") -> None:
-        if name not in rules or before is None or after is None:
-            return
-        amount, relative = rules[name]
-        change = (after - before) if higher_is_worse else (before - after)
-        allowed = amount * abs(before) if relative else amount
-        if change > allowed:
-            limit = f"{100 * amount:g} %" if relative else f"{amount:g}{unit}"
-            reasons.append(f"{name} {before:.4g} → {after:.4g}{unit} (worse by {change:.3g}{unit} > {limit})")
-
-    check = new.get("check")
-    if check == "worst_case":
-        worse("ratio", _number(old.get("ratio")), _number(new.get("ratio")), True)
-    elif check == "structure":
-        worse("recovery", _number(old.get("recovery")), _number(new.get("recovery")), False)
-    elif check == "samples":
-        before, after = old.get("psnr") or [], new.get("psnr") or []
-        if old.get("ratios") == new.get("ratios"):
-            for ratio, b, a in zip(new.get("ratios") or [], before, after, strict=False):
-                worse("psnr", _number(b), _number(a), False, " dB")
-                if reasons and "@" not in reasons[-1]:
-                    reasons[-1] += f" @ ratio {ratio:.3g}"
-    if old.get("passed") and not new.get("passed"):
-        reasons.append("verdict stable → unstable")
-    return reasons
-
-
-def compare_files(old_path: Path, new_path: Path, rules_text: str | None = None) -> list[tuple[str, list[str]]]:
-    """(node id, reasons) for every result of ``new_path`` that got worse than in ``old_path``."""
-    rules = parse_rules(rules_text)
-    old, new = load_results(old_path), load_results(new_path)
-    return [(nodeid, why) for nodeid, record in sorted(new.items()) if nodeid in old
-            for why in [regressions(old[nodeid], record, rules)] if why]

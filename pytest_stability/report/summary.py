@@ -1,12 +1,14 @@
 """The stability summary's rows: one record as a table row, and the declared expectations against the run.
 
 Shared by the terminal summary (:mod:`.session`), the ``-v`` status line (:mod:`.plugin`) and the HTML report
-(:mod:`.html`). Standard library only.
+(:mod:`.html`); each check's own columns come from its kind. Standard library only.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..kinds import kind
 
 FRAGILE = 0.1  # = checks.result.DECIDED_MARGIN (this module imports no torch)
 
@@ -57,37 +59,9 @@ def expectation_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _fmt(value: Any, spec: str = ".3g") -> str:
-    return "-" if value is None else (value if isinstance(value, str) else format(value, spec))
-
-
 def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str, str]:
-    """(model, check, metric, limit, margin, baseline, verdict) for one record."""
-    check = r["check"]
-    if check == "worst_case":
-        what = f"worst_case eps={r['eps']:g}"
-        metric, limit, base = f"κ {_fmt(r['ratio'])}", _fmt(r["limit"]), f"κ_g {_fmt(r.get('baseline_ratio'))}"
-    elif check == "structure":
-        what = f"structure {r['detail']}"
-        metric, limit = f"ρ {_fmt(r['recovery'], '.2f')}", _fmt(r["min_recovery"], ".2f")
-        base = f"ρ_g {_fmt(r.get('baseline_recovery'), '.2f')}"
-    elif check == "fuzz":
-        what = f"fuzz {r['evaluated']} inputs"
-        if r.get("input_kind") == "detail":
-            metric, limit = f"ρ {_fmt(r['recovery'], '.2f')}", _fmt(r["min_recovery"], ".2f")
-            base = f"ρ_g {_fmt(r.get('baseline_recovery'), '.2f')}"
-        else:
-            metric, limit, base = f"κ {_fmt(r['ratio'])}", _fmt(r["limit"]), f"κ_g {_fmt(r.get('baseline_ratio'))}"
-        if r.get("input_kind"):
-            metric += f" ({r['input_kind']})"
-    else:
-        what = "samples"
-        psnr, base_psnr = r["psnr"], r.get("baseline_psnr")
-        metric = f"PSNR {_fmt(psnr[0], '.1f')}→{_fmt(psnr[-1], '.1f')} dB"
-        limit = f"drop ≤ {_fmt(r['tol_db'], '.2f')} dB"
-        base = "-" if not base_psnr else f"{_fmt(base_psnr[0], '.1f')}→{_fmt(base_psnr[-1], '.1f')} dB"
-    if check == "structure" and r.get("limit") is not None:
-        limit = _fmt(r["limit"], ".2f")
+    """(model, check, metric, limit, margin, baseline, verdict) for one record; the middle four are its kind's."""
+    what, metric, limit, base = kind(r["check"]).row(r)
     verdict = "stable" if r["passed"] else ("REGRESSED" if r.get("regression") else "UNSTABLE")
     if r.get("expected") and not r.get("regression"):
         agrees = (r.get("check_verdict") == r["expected"]) != (r.get("mismatch_reason") is not None)

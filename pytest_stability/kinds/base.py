@@ -1,0 +1,114 @@
+"""What a check kind is: the one object that the plugin, the store and the report ask about a check.
+
+A :class:`CheckKind` holds everything that differs between checks: how a @stable test expands into items
+(:meth:`~CheckKind.specs`), which options it needs (:meth:`~CheckKind.require`), how an item runs
+(:meth:`~CheckKind.run`), what its failure message adds (:meth:`~CheckKind.settings_lines`,
+:meth:`~CheckKind.rerun_lines`), its summary row (:meth:`~CheckKind.row`), when a later run is less stable
+(:meth:`~CheckKind.regressions`) and its part of the HTML report (:meth:`~CheckKind.report`,
+:meth:`~CheckKind.figures`). Standard library only at import time: the plugin expands tests and prints the summary
+without torch; a kind imports the check's algorithm inside :meth:`~CheckKind.compute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import OptionError
+
+NO_STORED_CASE = "--stability-replay-only: no stored worst case for this item (run without the flag first)"
+
+Worse = Callable[[str, Any, Any, bool, str], "str | None"]
+"""``worse(rule, before, after, higher_is_worse, unit)``: the reason ``after`` is worse than ``before`` beyond the
+comparison rule named ``rule``, or None (also when the rule is not in force or a value is missing)."""
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One expanded item of a @stable test: its check, the eps or detail it covers, and its test id. No tensors."""
+
+    check: str
+    id: str
+    eps: float | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Skipped:
+    """An item that has nothing to run (e.g. nothing stored to replay): pytest skips it with ``reason``."""
+
+    reason: str
+
+
+def fmt(value: Any, spec: str = ".3g") -> str:
+    """A number of a record for a table cell: "-" when missing, strings ("inf") as they are."""
+    return "-" if value is None else (value if isinstance(value, str) else format(value, spec))
+
+
+def lacks_criterion(values: dict[str, Any]) -> bool:
+    """Whether a κ verdict has nothing to judge by: no absolute limit and no baseline to compare with."""
+    return values["max_ratio"] is None and (values["baseline"] is None or values["baseline_factor"] is None)
+
+
+class CheckKind:
+    """One check of the stability test. Subclasses set ``name`` and override what differs from these defaults.
+
+    ``shared``: one run serves every item of a test (all eps, all details), so the check's verdict is all of
+    theirs. ``rule``: the metric that ``--stability-compare-fail`` rules of this check name (None: no rule).
+    ``numbers``: the record fields the HTML report lists for an item.
+    """
+
+    name: str = ""
+    shared: bool = False
+    rule: str | None = None
+    numbers: tuple[str, ...] = ()
+
+    def specs(self, settings: dict[str, Any]) -> list[CheckSpec]:
+        """The items a test with these resolved options expands into."""
+        return [CheckSpec(self.name, self.name)]
+
+    def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
+        """Whether the check runs with these options: False drops it quietly (a default that does not apply),
+        an :class:`OptionError` refuses options that ask for it without what it needs."""
+        return True
+
+    def run(self, ctx: Any) -> Any:
+        """The item's :class:`~pytest_stability.checks.CheckResult`, or :class:`Skipped`. ``ctx`` is the runner's
+        item context (model, images, settings, session, cache)."""
+        if ctx.session.replay_only:
+            return Skipped(NO_STORED_CASE)
+        return self.compute(ctx)
+
+    def compute(self, ctx: Any) -> Any:
+        raise NotImplementedError
+
+    def after(self, ctx: Any, result: Any) -> None:
+        """Called once the item's record is made (the worst case stores its perturbation for replay)."""
+
+    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+        """The failure message's lines that say how the check was set up."""
+        return []
+
+    def rerun_lines(self, ctx: Any, numbers: dict[str, Any], command: str) -> list[str]:
+        """The failure message's lines that say how to run the item again; ``command`` runs the item (no seed)."""
+        return [f"  rerun: {command} --stability-seed {ctx.seed}"]
+
+    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
+        """(what, metric, limit, baseline) of the summary row of one record."""
+        raise NotImplementedError
+
+    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
+        """Why ``new`` is less stable than ``old`` by this check's metric (``worse`` applies the rules)."""
+        return []
+
+    def report(self, report_dir: Any, record: dict[str, Any]) -> list[str]:
+        """HTML the report shows for the record whether or not its tensors were saved (e.g. a plot of numbers)."""
+        return []
+
+    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+        """The record's pictures as HTML, drawn from its saved tensors with ``fig`` (a report.figures.Figures)."""
+        return ""
+
+
+__all__ = ["NO_STORED_CASE", "CheckKind", "CheckSpec", "OptionError", "Skipped", "Worse", "fmt", "lacks_criterion"]

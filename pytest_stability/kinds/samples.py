@@ -1,0 +1,138 @@
+"""The more-samples check as the plugin runs it: one item that sweeps the sampling ratio.
+
+The paper's Fig. 5, bottom: a network trained at one sampling ratio is run at more and more samples; it fails
+when its PSNR drops (or, with ``min_gain_db``, stagnates) while the CS baseline's rises. The report plots PSNR
+against the sampling ratio for both, the trained ratio marked, with the numbers as a table and the
+reconstructions per ratio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .base import CheckKind, OptionError, Worse, fmt
+
+
+class Samples(CheckKind):
+    name = "samples"
+    rule = "psnr"
+    numbers = ("trained_ratio", "worst_drop_db", "tol_db", "gain_db", "baseline_gain_db", "min_gain_db", "margin")
+
+    def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
+        if values["ratio_sweep"] is not None:
+            return True
+        if sources["checks"] != "default":
+            raise OptionError(f"checks (from {sources['checks']}) includes 'samples', which needs ratio_sweep: the "
+                              "sampling ratios to sweep, e.g. @stable(ratio_sweep=(0.15, 0.25, 0.33, 0.5)).")
+        return False
+
+    def compute(self, ctx: Any) -> Any:
+        return ctx.cached(self.name, lambda: _sweep(ctx))
+
+    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+        s = ctx.settings
+        return [f"  settings: ratio_sweep={s['ratio_sweep']}, tol_db={s['tol_db']}, min_gain_db={s['min_gain_db']}, "
+                f"baseline={s['baseline']}, seed={ctx.seed}"]
+
+    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
+        psnr, base_psnr = record["psnr"], record.get("baseline_psnr")
+        base = "-" if not base_psnr else f"{fmt(base_psnr[0], '.1f')}→{fmt(base_psnr[-1], '.1f')} dB"
+        return ("samples", f"PSNR {fmt(psnr[0], '.1f')}→{fmt(psnr[-1], '.1f')} dB",
+                f"drop ≤ {fmt(record['tol_db'], '.2f')} dB", base)
+
+    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
+        if old.get("ratios") != new.get("ratios"):
+            return []
+        found = (worse("psnr", b, a, False, " dB") for b, a in zip(old.get("psnr") or [], new.get("psnr") or [],
+                                                                    strict=False))
+        return [f"{w} @ ratio {ratio:.3g}" for ratio, w in zip(new.get("ratios") or [], found, strict=False) if w]
+
+    def report(self, report_dir: Any, record: dict[str, Any]) -> list[str]:
+        return [_plot(Path(report_dir), record), _table(record)]
+
+    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+        from ..report.figures import peak
+
+        x = tensors.get("x")
+        if x is None:
+            return ""
+        top = peak(x)
+        parts = [fig.image(x, "x", top)]
+        for key in sorted(k for k in tensors if k.startswith("reconstruction@")):
+            parts.append(fig.image(tensors[key], f"f(A x) at ratio {key.split('@', 1)[1]}", top))
+        return '<div class="figures">' + "".join(parts) + "</div>"
+
+
+def _sweep(ctx: Any) -> Any:
+    from ..checks import sample_sweep
+
+    family = ctx.case.family
+    if family is None:
+        raise ValueError("the samples check needs an operator family to sweep sampling ratios: return "
+                         "Case(model, mri_family(shape) or radon_family(shape), ratio=<trained ratio>, ...).")
+    s = ctx.settings
+    return sample_sweep(ctx.f, ctx.images, family, s["ratio_sweep"], tol_db=s["tol_db"], min_gain_db=s["min_gain_db"],
+                        baseline=s["baseline"], trained_ratio=ctx.case.ratio)
+
+
+def _floats(values: Any) -> list[float] | None:
+    if not isinstance(values, list):
+        return None
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))  # "inf" / "nan" strings from the JSON become floats
+        except (TypeError, ValueError):
+            return None
+    return out
+
+
+def _plot(report_dir: Path, record: dict[str, Any]) -> str:
+    """PSNR against the sampling ratio as a PNG (matplotlib), or a note when matplotlib is not installed."""
+    ratios, psnr, base = (_floats(record.get(k)) for k in ("ratios", "psnr", "baseline_psnr"))
+    if not ratios or not psnr or len(ratios) != len(psnr):
+        return ""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return ('<p class="note">Plots need matplotlib: <code>pip install pytest-stability[report]</code>.</p>')
+    figure = Figure(figsize=(4.8, 3.2), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.plot(ratios, psnr, "o-", label=str(record.get("model", "model")))
+    if base is not None and len(base) == len(ratios):
+        ax.plot(ratios, base, "s--", label=str(record.get("baseline") or "baseline"))
+    trained = record.get("trained_ratio")
+    if isinstance(trained, (int, float)) and not isinstance(trained, bool):
+        ax.axvline(float(trained), color="gray", linestyle=":", label=f"trained ratio {float(trained):.3g}")
+    ax.set_xlabel("sampling ratio")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    folder = report_dir / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{hashlib.sha1(str(record.get('nodeid', '')).encode()).hexdigest()[:12]}-psnr.png"
+    figure.savefig(folder / name)
+    return (f'<figure><img src="figures/{name}" alt="PSNR against sampling ratio" class="plot">'
+            f'<figcaption>PSNR against sampling ratio</figcaption></figure>')
+
+
+def _table(record: dict[str, Any]) -> str:
+    from ..report.figures import num
+
+    ratios, psnr, base = (_floats(record.get(k)) for k in ("ratios", "psnr", "baseline_psnr"))
+    if not ratios or not psnr:
+        return ""
+    rows = ["<tr><th>sampling ratio</th><th>PSNR model (dB)</th><th>PSNR baseline (dB)</th></tr>"]
+    for i, ratio in enumerate(ratios):
+        b = base[i] if base is not None and i < len(base) else None
+        p = psnr[i] if i < len(psnr) else None
+        rows.append(f"<tr><td>{num(ratio)}</td><td>{num(p, '.2f')}</td><td>{num(b, '.2f')}</td></tr>")
+    return '<table class="sweep">' + "".join(rows) + "</table>"
+
+
+KIND = Samples()

@@ -1,0 +1,262 @@
+"""The worst-case check as the plugin runs it: one item per eps, one search for all of them, replayed when known.
+
+The items of a test share one :class:`~pytest_stability.search.PerturbationSearch` over all its eps values (one
+batch); the CS baseline's own worst case, a pure function of the operator, the images and the search settings, is
+reused within a run and across runs from pytest's cache folder. An unstable item stores its worst perturbation
+(keyed by node id, the model's weights and the case) and re-tries it first on the next run, so a known
+instability fails in two forward passes. The report draws the paper's Figs. 1, 3 and 4: x, x + r, |r|, f(Ax),
+f(A(x + r)), their difference, the baseline's reconstructions and the growing perturbations r1 < r2 < ….
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .base import NO_STORED_CASE, CheckKind, CheckSpec, OptionError, Skipped, Worse, fmt, lacks_criterion
+
+
+class WorstCase(CheckKind):
+    name = "worst_case"
+    shared = True
+    rule = "ratio"
+    numbers = ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "max_ratio", "baseline_factor",
+               "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1", "domain",
+               "search_mode", "steps")
+
+    def specs(self, settings: dict[str, Any]) -> list[CheckSpec]:
+        return [CheckSpec(self.name, f"worst_case-eps={e:g}", eps=e) for e in settings["eps"]]
+
+    def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
+        if lacks_criterion(values):
+            raise OptionError("the worst-case check has no verdict criterion: baseline and baseline_factor are unset "
+                              "and so is max_ratio; set max_ratio=... (an absolute limit on κ) or keep a baseline.")
+        return True
+
+    def run(self, ctx: Any) -> Any:
+        replay = _replay(ctx)
+        if replay is not None:
+            return replay
+        if ctx.session.replay_only:
+            return Skipped(NO_STORED_CASE)
+        return self.compute(ctx)
+
+    def compute(self, ctx: Any) -> Any:
+        by_eps = ctx.cached(self.name, lambda: _search(ctx))
+        return by_eps[min(by_eps, key=lambda e: abs(e - ctx.spec.eps))]
+
+    def after(self, ctx: Any, result: Any) -> None:
+        if not result.numbers.get("replayed"):
+            _store_replay(ctx, result)
+
+    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+        s = ctx.settings
+        lines = [f"  settings: eps={ctx.spec.eps:g}, domain={s['domain']}, steps={ctx.steps}, seed={ctx.seed}, "
+                 f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}"]
+        if numbers.get("sigma1") is not None:
+            lines.append(f"  σ1 (local Jacobian constant) = {numbers['sigma1']:.3g}; evaluations: "
+                         f"{numbers['evaluations']}")
+        return lines
+
+    def rerun_lines(self, ctx: Any, numbers: dict[str, Any], command: str) -> list[str]:
+        return [f"  replay: {command} --stability-seed {ctx.seed} --stability-replay-only"]
+
+    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
+        return (f"worst_case eps={record['eps']:g}", f"κ {fmt(record['ratio'])}", fmt(record["limit"]),
+                f"κ_g {fmt(record.get('baseline_ratio'))}")
+
+    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
+        return [w for w in (worse("ratio", old.get("ratio"), new.get("ratio"), True, ""),) if w]
+
+    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+        return perturbation_figures(fig, tensors, record)
+
+
+def perturbation_figures(fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+    """x, x + r, |r| magnified, f(Ax), f(A(x + r)), |difference| and the baseline's reconstructions of both, then
+    the growing perturbations of one search (the worst-case and the fuzz check draw a perturbation alike)."""
+    from ..report.figures import magnitude, num, peak
+
+    x, r = tensors.get("x"), tensors.get("perturbation")
+    rec, out = tensors.get("reconstruction"), tensors.get("perturbed_reconstruction")
+    if x is None:
+        return ""
+    top = max(peak(x), peak(rec) if rec is not None else 0.0)  # one scale for the row; f(Ax) not clipped
+    parts = [fig.image(x, "x", top)]
+    psnr_in, psnr_clean, psnr_out = (record.get(k) for k in ("psnr_input", "psnr_clean", "psnr_perturbed"))
+    if r is not None and r.shape[-2:] == x.shape[-2:]:
+        seen = "x + r" if record.get("domain") != "measurement" else "x + A*e"
+        parts.append(fig.image(x + r, seen + (f", PSNR {num(psnr_in, '.1f')} dB" if psnr_in is not None else ""),
+                               top))
+        r_peak = peak(r)
+        parts.append(fig.image(r, f"|r| magnified ×{top / r_peak:.3g}", r_peak))
+    if rec is not None:
+        parts.append(fig.image(rec, "f(Ax)" + (f", PSNR {num(psnr_clean, '.1f')} dB" if psnr_clean is not None
+                                               else ""), top))
+    if out is not None:
+        parts.append(fig.image(out, "f(A(x + r))" + (f", PSNR {num(psnr_out, '.1f')} dB" if psnr_out is not None
+                                                     else ""), top))
+    if rec is not None and out is not None:
+        diff = magnitude(out - rec)
+        d_peak = peak(diff)
+        parts.append(fig.image(diff, f"|f(A(x + r)) − f(Ax)| ×{top / d_peak:.3g}", d_peak))
+    name = record.get("baseline") or "baseline"
+    if tensors.get("baseline_reconstruction") is not None:
+        parts.append(fig.image(tensors["baseline_reconstruction"], f"{name}: g(Ax)", top))
+    if tensors.get("baseline_perturbed") is not None:
+        parts.append(fig.image(tensors["baseline_perturbed"], f"{name}: g(A(x + r))", top))
+    return '<div class="figures">' + "".join(parts) + "</div>" + _growing_figures(fig, tensors, top)
+
+
+def _growing_figures(fig: Any, tensors: dict[str, Any], top: float) -> str:
+    """The paper's Fig. 1: x + r_k and f(A(x + r_k)) for the growing budgets eps_1 < eps_2 < ... of one search
+    (present on the largest eps's item when the test asked for several)."""
+    eps, inputs, outputs = (tensors.get(k) for k in ("growing_eps", "growing_inputs", "growing_reconstructions"))
+    if eps is None or inputs is None or outputs is None:
+        return ""
+    row = [fig.image(inputs[k:k + 1], f"x + r{k + 1} (eps {float(e):.3g})", top) for k, e in enumerate(eps)]
+    row += [fig.image(outputs[k:k + 1], f"f(A(x + r{k + 1}))", top) for k in range(len(eps))]
+    return ('<p class="note">Growing perturbations r1 &lt; r2 &lt; … of one search, on the image worst at the '
+            'largest eps:</p><div class="figures">' + "".join(row) + "</div>")
+
+
+# -- running -----------------------------------------------------------------------------------------
+def _search(ctx: Any) -> dict[float, Any]:
+    """The check's results for every eps of the test, from one search (the items share it)."""
+    from ..checks import worst_case
+    from ..checks.references import is_differentiable_baseline
+    from ..search import PerturbationSearch
+
+    s = ctx.settings
+    search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
+                                time_limit=ctx.session.max_seconds)
+    baseline_ratios, reused = None, None
+    if s["baseline_attack"] and is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
+        baseline_ratios, reused = _baseline_ratios(ctx, s["baseline"], search)
+    results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
+                         baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios,
+                         attack_baseline=s["baseline_attack"])
+    for r in results:
+        r.numbers["baseline_reused"] = reused
+        if reused:
+            r.explanation += f" (the {r.numbers['baseline']}'s own worst case was reused from {reused})"
+    return {r.numbers["eps"]: r for r in results}
+
+
+def _baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[Any, str | None]:
+    """The built-in baseline's own worst-case ratios (K, B), and where they were reused from: None (searched now),
+    "this run" (another test with the same operator and images) or "pytest's cache" (an earlier run).
+
+    They are a pure function of the operator, the images and the search settings, so models sharing an operator
+    and images share them within a run (the session cache), and runs share them through pytest's cache folder
+    (``.pytest_cache/d/stability-baseline``), keyed by a hash of exactly those, of the device type and of the
+    source of the code that computes them (a changed solver or search never reuses an old number). A search with
+    a time limit is not deterministic and is never stored.
+    """
+    import torch
+
+    from ..checks.worst_case import baseline_worst_case
+    from ..fingerprints import fingerprint
+    from ..report.store import atomic_save
+
+    key = fingerprint(ctx.f.operator, ctx.images, baseline, search, torch.__version__,
+                      ctx.images.device.type if ctx.device is None else torch.device(ctx.device).type, _code_hash())
+    if ("baseline", key) in ctx.session.cache:
+        return ctx.session.cache[("baseline", key)]
+    cache = getattr(ctx.item.config, "cache", None)
+    path = Path(cache.mkdir("stability-baseline")) / f"{key}.pt" if cache is not None else None
+    stored = None
+    if path is not None and path.is_file():
+        try:
+            stored = torch.load(path, weights_only=True)
+        except Exception:  # a corrupt or foreign file: search again and replace it
+            stored = None
+    expected = (len(search.eps), ctx.images.shape[0])
+    reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
+    if not reused:
+        stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
+        if path is not None and search.time_limit is None:
+            atomic_save(path, stored.detach().cpu())
+    ctx.session.cache[("baseline", key)] = (stored, "pytest's cache" if reused else "this run")
+    return stored, "pytest's cache" if reused else None
+
+
+_CODE: list[str] = []
+
+
+def _code_hash() -> str:
+    """sha1 of the source of the baselines, the operators, the search (with its image checks and tensor helpers) and
+    the worst-case check (computed once)."""
+    if not _CODE:
+        root = Path(__file__).parents[1]
+        digest = hashlib.sha1()
+        for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), *root.glob("search/*.py"),
+                            root / "inputs.py", root / "tensors.py", root / "checks" / "worst_case.py",
+                            root / "checks" / "references.py"]):
+            digest.update(path.read_bytes())
+        _CODE.append(digest.hexdigest()[:16])
+    return _CODE[0]
+
+
+# -- replay ------------------------------------------------------------------------------------------
+def _replay_path(ctx: Any) -> Path | None:
+    from ..fingerprints import safe_name
+
+    cache = getattr(ctx.item.config, "cache", None)
+    if cache is None:
+        return None
+    return Path(cache.mkdir("stability-replay")) / f"{safe_name(ctx.item.nodeid)}.pt"
+
+
+def _replay_keys(ctx: Any) -> dict[str, Any]:
+    from ..fingerprints import fingerprint, model_hash
+
+    s = ctx.settings
+    return {"nodeid": ctx.item.nodeid, "model": model_hash(ctx.model),
+            "case": fingerprint(ctx.f.operator, ctx.images, ctx.f.inputs, ctx.f.complex_as_channels, s["domain"],
+                                ctx.spec.eps)}
+
+
+def _replay(ctx: Any) -> Any:
+    """The verdict on the stored worst perturbation when it still breaks the limit, else None (search anew)."""
+    import torch
+
+    from ..checks.worst_case import judge_perturbation
+
+    path = _replay_path(ctx)
+    if path is None or not path.exists():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+    except Exception:  # a corrupt or foreign file is ignored (and replaced after the search)
+        return None
+    if (not isinstance(stored, dict) or not isinstance(stored.get("perturbation"), torch.Tensor)
+            or any(stored.get(k) != v for k, v in _replay_keys(ctx).items())):
+        return None
+    s = ctx.settings
+    result = judge_perturbation(ctx.f, ctx.images, stored["perturbation"], eps=ctx.spec.eps, domain=s["domain"],
+                                max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
+                                baseline_ratio=stored.get("baseline_ratio"), baseline_name=stored.get("baseline"))
+    if result.passed and not ctx.session.replay_only:
+        return None
+    result.numbers["replayed"] = True
+    result.explanation = f"replayed the stored worst case: {result.explanation}"
+    return result
+
+
+def _store_replay(ctx: Any, result: Any) -> None:
+    from ..report.store import atomic_save
+
+    path = _replay_path(ctx)
+    if path is None:
+        return
+    if result.passed:
+        path.unlink(missing_ok=True)
+        return
+    atomic_save(path, {**_replay_keys(ctx), "perturbation": result.tensors["all_perturbations"].detach().cpu(),
+                       "baseline_ratio": result.numbers.get("baseline_ratio"),
+                       "baseline": result.numbers.get("baseline")})
+
+
+KIND = WorstCase()
