@@ -50,6 +50,7 @@ from ..search import PerturbationMap
 from ..strategies import Perturbation, applicable_kinds, fuzz_inputs, model_settings
 from .references import reference
 from .result import CheckResult
+from .rules import detail_lost, kappa_limit
 
 __all__ = ["FuzzJudge", "FuzzOutcome", "UnstableInput", "fuzz"]
 
@@ -251,15 +252,11 @@ class FuzzJudge:
         ref = self._run(pm_g, z, detail)[0] if pm_g is not None else None
         relative = (l2_norm(z).cpu() / pm.scale.cpu()).double()
         if detail:
-            lost = value < self.min_recovery
-            if ref is not None:
-                lost = (lost & (ref >= self.min_recovery)) | (value < ref - self.recovery_margin)
+            lost = detail_lost(value, ref, self.min_recovery, self.recovery_margin)[0]
             b = int(torch.argmin(torch.where(lost, value, value + 10.0)))
             return FuzzOutcome(p, not bool(lost.any()), b, None, None, None, float(value[b]),
                                None if ref is None else float(ref[b]), float(relative[b]), out[b:b + 1])
-        limit = torch.full_like(value, math.inf if self.max_ratio is None else float(self.max_ratio))
-        if ref is not None and self.baseline_factor is not None:
-            limit = torch.minimum(limit, self.baseline_factor * ref)
+        limit = kappa_limit(value, self.max_ratio, self.baseline_factor, ref)
         over = value > limit
         margin = value / limit
         worst = torch.where(over, margin, torch.full_like(margin, -math.inf)) if bool(over.any()) else value

@@ -26,6 +26,7 @@ from ..metrics import psnr, recovery, ssim
 from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from .references import reference
 from .result import CheckResult
+from .rules import detail_lost
 
 MIN_BOX = 16  # SSIM's 11×11 window needs room: boxes are widened to at least this many pixels
 
@@ -99,11 +100,7 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
         rho = net["rho"][i]
         rho_g = ref["rho"][i] if ref is not None else None
         nonfinite = ~net["finite"][i]
-        lost = rho < min_recovery
-        limits = torch.full_like(rho, min_recovery)  # per image, the ρ below which the detail counts as lost
-        if rho_g is not None:
-            lost = (lost & (rho_g >= min_recovery)) | (rho < rho_g - recovery_margin)
-            limits = torch.maximum(torch.where(rho_g >= min_recovery, limits, -torch.inf), rho_g - recovery_margin)
+        lost, limits = detail_lost(rho, rho_g, min_recovery, recovery_margin)
         lost |= nonfinite  # NaN or Inf on x + d: unstable by definition
         rank = torch.where(nonfinite, -torch.inf, rho)
         b = int(torch.argmin(torch.where(lost, rank, rank + 10.0)))  # the worst lost image, else the worst image

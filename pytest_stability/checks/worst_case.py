@@ -32,6 +32,7 @@ from ..search import PerturbationMap, PerturbationSearch, SearchResult
 from ..search.controls import noise_control, persistence
 from .references import is_differentiable_baseline, reference
 from .result import DECIDED_MARGIN, CheckResult, relative_margin
+from .rules import kappa_limit
 
 
 def _image_view(pm: PerturbationMap, z: torch.Tensor, image: int) -> torch.Tensor:
@@ -98,7 +99,7 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     if ref_own is not None and not faithful and tuple(ref_own.shape) != (len(search.eps), x.shape[0]):
         raise ValueError(f"baseline_ratios has shape {tuple(ref_own.shape)}; expected (len(eps), B) = "
                          f"({len(search.eps)}, {x.shape[0]}).")
-    limit = _limits(len(search.eps), max_ratio, baseline_factor, ref_own)
+    limit = kappa_limit(torch.empty(len(search.eps)), max_ratio, baseline_factor, _worst_over_images(ref_own))
     if search.mode == "corrected" and search.stop_ratio is None and bool(torch.isfinite(limit).all()):
         # stop each eps once the verdict is decided: past its limit by more than the fragile band
         search = replace(search, stop_ratio=tuple(((1 + DECIDED_MARGIN) * limit).tolist()))
@@ -114,7 +115,8 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
             by_eps = dict(zip(snapshots.eps, baseline_worst_case(baseline, f.operator, x, snapshots, baseline_steps),
                               strict=True))
             ref_own = torch.stack([by_eps[float(e)] for e in result.eps])
-        limit = _limits(result.ratio.shape[0], max_ratio, baseline_factor, ref_own)
+        limit = kappa_limit(torch.empty(result.ratio.shape[0]), max_ratio, baseline_factor,
+                            _worst_over_images(ref_own))
 
     ref_same, ref_out, ref_clean = None, None, None
     if g is not None:
@@ -145,15 +147,9 @@ def _growing(pm: PerturbationMap, res: SearchResult) -> dict[str, torch.Tensor]:
             "growing_reconstructions": res.outputs[:, b]}
 
 
-def _limits(k: int, max_ratio: float | None, baseline_factor: float | None,
-            ref_own: torch.Tensor | None) -> torch.Tensor:
-    """The limit on κ per eps (K,): the smaller of max_ratio and baseline_factor × the baseline's worst ratio."""
-    limit = torch.full((k,), float("inf"))
-    if max_ratio is not None:
-        limit = torch.minimum(limit, torch.tensor(float(max_ratio)))
-    if ref_own is not None and baseline_factor is not None:
-        limit = torch.minimum(limit, baseline_factor * ref_own.amax(dim=1))
-    return limit
+def _worst_over_images(ref_own: torch.Tensor | None) -> torch.Tensor | None:
+    """The baseline's worst ratio per eps (K,) from its ratios per eps and image (K, B): the limit's reference."""
+    return None if ref_own is None else ref_own.amax(dim=1)
 
 
 def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: PerturbationMap, res: SearchResult,

@@ -186,14 +186,14 @@ _CODE: list[str] = []
 
 
 def _code_hash() -> str:
-    """sha1 of the source of the baselines, the operators, the search (with its image checks and tensor helpers) and
-    the worst-case check (computed once)."""
+    """sha1 of the source of the baselines, the operators, the search (with its image checks and tensor helpers),
+    the worst-case check and its κ limit (computed once)."""
     if not _CODE:
         root = Path(__file__).parents[1]
         digest = hashlib.sha1()
         for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), *root.glob("search/*.py"),
                             root / "inputs.py", root / "tensors.py", root / "checks" / "worst_case.py",
-                            root / "checks" / "references.py"]):
+                            root / "checks" / "rules.py", root / "checks" / "references.py"]):
             digest.update(path.read_bytes())
         _CODE.append(digest.hexdigest()[:16])
     return _CODE[0]
