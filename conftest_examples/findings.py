@@ -13,9 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pytest_stability.kinds import CHECKS
 from pytest_stability.report.summary import FRAGILE, margin_text
-
-ORDER = ("worst_case", "structure", "samples", "fuzz")
 
 
 def checks(records: list[dict]) -> dict[tuple[str, str], dict]:
@@ -73,7 +72,7 @@ def main() -> None:
         seed, _, path = spec.partition("=")
         per_seed[int(seed)] = checks(json.loads(Path(path).read_text())["results"])
     seeds = sorted(per_seed)
-    keys = sorted({k for found in per_seed.values() for k in found}, key=lambda k: (k[0], ORDER.index(k[1])))
+    keys = sorted({k for found in per_seed.values() for k in found}, key=lambda k: (k[0], CHECKS.index(k[1])))
     print("| network | image | check | paper | " + " | ".join(f"seed {s}" for s in seeds) + " | reproduced? |")
     print("|---|---|---|---|" + "---|" * len(seeds) + "---|")
     for model, check in keys:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ..kinds import CHECKS, CheckSpec, expand
-from ..report.summary import summary_row
+from ..report.summary import summary_lines, summary_row
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
 from .options import OPTIONS, OptionError, check_marker, resolve
 from .session import PROPERTY, SESSION, StabilitySession
@@ -261,7 +261,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash[SESSION]
     if not session.enabled or session.is_worker:
         return
-    lines = session.summary_lines(details=config.getoption("stability_details"))
+    lines = summary_lines(session.records, details=config.getoption("stability_details"), written=session.written,
+                          html_path=session.html_path)
     if lines:
         terminalreporter.write_sep("=", "stability")
         for line in lines:

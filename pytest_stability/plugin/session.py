@@ -1,8 +1,9 @@
-"""Run state of one pytest session: the settings from the command line, the results, the summary and the files.
+"""Run state of one pytest session: the settings from the command line, the records, and the files they go to.
 
 :class:`StabilitySession` lives in ``config.stash`` and is registered as a plugin, so it sees every test
 report: under pytest-xdist the controller receives the workers' reports with their ``user_properties``, and
-merges the records here; workers compute and never print or write the summary files. Standard library only.
+merges the records here; workers compute and never print or write the summary files (the summary's text is
+:func:`pytest_stability.report.summary.summary_lines`). Standard library only.
 
 The JSON report (``--stability-json``, ``--stability-report``'s results.json) is rewritten after every finished
 record, atomically (a temporary file renamed over the old one), by the one process that prints the summary:
@@ -27,7 +28,6 @@ import pytest
 
 from ..report.compare import parse_rules
 from ..report.store import atomic_write_text, default_store_path, merge_results
-from ..report.summary import FRAGILE, expectation_rows, summary_row
 
 PROPERTY = "stability"
 JSON_VERSION = 1
@@ -161,39 +161,6 @@ class StabilitySession:
         env = self.environment()
         return f"stability: torch {env['torch']}, device {env['device']}, dtype {env['dtype']}, seed {env['seed']}"
 
-    # -- the terminal summary --------------------------------------------------------------------
-    def summary_lines(self, *, details: bool = False) -> list[str]:
-        if not self.records:
-            return []
-        stable = sum(r["passed"] for r in self.records)
-        regressed = sum(bool(r.get("regression")) for r in self.records)
-        headline = f"{stable} stable, {len(self.records) - stable} unstable"
-        if regressed:
-            headline += f" ({regressed} less stable than the stored run)"
-        lines = [headline]
-        rows = [("model", "check", "metric", "limit", "margin", "baseline", "verdict")]
-        ordered = sorted(self.records, key=lambda r: (r["passed"], r["nodeid"]))  # failures first
-        rows += [summary_row(r) for r in ordered]
-        lines += _table(rows)
-        findings = expectation_rows(self.records)
-        if findings:
-            agree = sum(f["agrees"] for f in findings)
-            differ = _plural(len(findings) - agree, "check")
-            lines += ["", f"expected findings: {agree} of {len(findings)} checks as declared ({differ} differ from it; "
-                          f"margins within ±{100 * FRAGILE:.0f} % of a limit are fragile)"]
-            lines += _table([("model", "check", "expected", "measured", "margin", "agrees")]
-                            + [(f["model"], f["check"], f["expected"], f["measured"], f["margin_text"],
-                                f["agrees_text"]) for f in findings])
-        if details:
-            lines.append("")
-            for r in ordered:
-                lines.append(f"{r['nodeid']}: {'stable' if r['passed'] else 'UNSTABLE'} — {r['explanation']}")
-        for path in self.written:
-            lines.append(f"stability results written to {path}")
-        if self.html_path is not None:
-            lines.append(f"stability report: {self.html_path}")
-        return lines
-
     # -- files ---------------------------------------------------------------------------------------
     @property
     def complete(self) -> bool:
@@ -285,18 +252,3 @@ def _warn_unwritten(path: Path, why: str) -> None:
         warnings.warn(pytest.PytestWarning(f"pytest-stability could not write {path}: {why}"), stacklevel=2)
     except Warning:  # filterwarnings = error: the message above is on stderr
         pass
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as left-aligned columns, with a rule under the header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines

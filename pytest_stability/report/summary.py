@@ -1,11 +1,12 @@
-"""The stability summary's rows: one record as a table row, and the declared expectations against the run.
+"""The stability summary: one record as a table row, the declared expectations against the run, the terminal table.
 
-Shared by the terminal summary (:mod:`.session`), the ``-v`` status line (:mod:`.plugin`) and the HTML report
+Shared by the terminal summary (:func:`summary_lines`), the ``-v`` status line (:mod:`.plugin`) and the HTML report
 (:mod:`.html`); each check's own columns come from its kind. Standard library only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..kinds import kind
@@ -67,3 +68,54 @@ def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str, str]:
         agrees = (r.get("check_verdict") == r["expected"]) != (r.get("mismatch_reason") is not None)
         verdict += " (expected)" if agrees else " (NOT expected)"
     return (r.get("model", "?"), what, metric, limit, margin_text(r.get("margin")), base, verdict)
+
+
+def summary_lines(records: list[dict[str, Any]], *, details: bool = False, written: Sequence[Any] = (),
+                  html_path: Any = None) -> list[str]:
+    """The terminal summary: the headline count, one row per record (failures first), the declared findings
+    against the run, with ``details`` each record's explanation, and the files written."""
+    if not records:
+        return []
+    stable = sum(r["passed"] for r in records)
+    regressed = sum(bool(r.get("regression")) for r in records)
+    headline = f"{stable} stable, {len(records) - stable} unstable"
+    if regressed:
+        headline += f" ({regressed} less stable than the stored run)"
+    lines = [headline]
+    rows = [("model", "check", "metric", "limit", "margin", "baseline", "verdict")]
+    ordered = sorted(records, key=lambda r: (r["passed"], r["nodeid"]))  # failures first
+    rows += [summary_row(r) for r in ordered]
+    lines += _table(rows)
+    findings = expectation_rows(records)
+    if findings:
+        agree = sum(f["agrees"] for f in findings)
+        differ = _plural(len(findings) - agree, "check")
+        lines += ["", f"expected findings: {agree} of {len(findings)} checks as declared ({differ} differ from it; "
+                      f"margins within ±{100 * FRAGILE:.0f} % of a limit are fragile)"]
+        lines += _table([("model", "check", "expected", "measured", "margin", "agrees")]
+                        + [(f["model"], f["check"], f["expected"], f["measured"], f["margin_text"],
+                            f["agrees_text"]) for f in findings])
+    if details:
+        lines.append("")
+        for r in ordered:
+            lines.append(f"{r['nodeid']}: {'stable' if r['passed'] else 'UNSTABLE'} — {r['explanation']}")
+    for path in written:
+        lines.append(f"stability results written to {path}")
+    if html_path is not None:
+        lines.append(f"stability report: {html_path}")
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as left-aligned columns, with a rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
