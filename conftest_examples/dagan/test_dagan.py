@@ -12,6 +12,11 @@ from .model import RATIO, naive_magnitude
 
 
 @stable(checks=("structure", "samples"), ratio_sweep=(0.2, 0.3, 0.4, 0.5), min_gain_db=1.0,
-        expect={"structure": "unstable: blurs the details, Fig. 5", "samples": "unstable: falls, Fig. 5, bottom"})
+        expect={"structure": "unstable: blurs the details, Fig. 5", "samples": "unstable: falls, Fig. 5, bottom"},
+        # declared after measuring seed 0 (seeds 1 and 2 not yet trained), see README.md
+        mismatch={"structure": "seed 0 keeps every detail, each better than TV (recovery 0.70-0.94 against TV's "
+                               "0.60-0.89): the details survive in the zero-filled image the residual generator "
+                               "refines, and ours learned mostly from pixel terms (8000 of 12000 steps, not DAGAN's "
+                               "recipe); untested"})
 def test_dagan(dagan, mri, brains):
     return Case(dagan, mri, ratio=RATIO, images=brains, inputs=naive_magnitude, name="DAGAN analogue")
