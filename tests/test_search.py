@@ -150,8 +150,71 @@ def test_faithful_mode_keeps_growing_snapshots(mri, images):
     norms = res.perturbation_norm
     assert norms.shape == (3, 2)
     assert bool((norms[1:] > norms[:-1]).all())  # r1 < r2 < r3, the paper's Fig. 1 family
-    assert res.evaluations["backward"] == 15
+    assert res.evaluations["backward"] == 10 + 15  # σ̂'s power iterations, then one per step
     assert float(res.ratio[-1].min()) > 0.9 * GAIN
+
+
+class Gain(torch.nn.Module):
+    """f(y) = g · Re(A*y): with every sample taken (A*A = I) f(A(x + r)) − f(Ax) = g·r, so J = g·I and σ̂ = g."""
+
+    def __init__(self, op, gain):
+        super().__init__()
+        self.op, self.gain = op, gain
+
+    def forward(self, y):
+        return self.gain * self.op.adjoint(y).real
+
+
+FULL = SingleCoilMRI(torch.ones(H, H, dtype=torch.bool))
+
+
+def faithful_snapshots(x, gain=3.0, **kwargs):
+    settings = {"schedule": (1, 1, 1), "stab_eta": 0.1, "stab_lambda": 0.5, "stab_gamma": 0.9, "stab_tau": 1e-2,
+                **kwargs}
+    return PerturbationSearch(mode="faithful", **settings).run(Reconstructor(Gain(FULL, gain), FULL, inputs="y"), x)
+
+
+def test_the_faithful_update_is_the_papers_heavy_ball_step_on_the_scaled_objective():
+    """By hand: Q(r) = ½‖g r‖²/g² − (λ/2)‖r‖² = ½(1 − λ)‖r‖², ∇Q = c·r with c = η(1 − λ) = 0.05. From r0:
+    v1 = c·r0, r1 = 1.05 r0; v2 = μ·v1 + c·r1 = 0.0975 r0, r2 = 1.1475 r0; v3 = 0.145125 r0, r3 = 1.292625 r0."""
+    x = random_ellipses(2, H, seed=1)
+    res = faithful_snapshots(x)
+    r1, r2, r3 = res.perturbations
+    close = {"rtol": 1e-5, "atol": 1e-4 * float(r1.abs().max())}  # float32: Δf = g·(A*A(x + r) − A*Ax) cancels
+    torch.testing.assert_close(r2, r1 * (1.1475 / 1.05), **close)
+    torch.testing.assert_close(r3, r1 * (1.292625 / 1.05), **close)
+    # r0 = τ · rms(x) · U[0, 1): non-negative, of mean τ · rms / 2 (here 1.05 times that after one step)
+    rms = l2_norm(x) / H
+    assert bool((r1 >= 0).all())
+    torch.testing.assert_close(r1.mean(dim=(1, 2, 3)), 1.05 * 1e-2 * rms / 2, rtol=0.05, atol=0)
+    torch.testing.assert_close(res.ratio, torch.full((3, 2), 3.0), rtol=1e-5, atol=0)  # κ = g along any r
+    torch.testing.assert_close(res.sigma1, torch.full((2,), 3.0), rtol=1e-5, atol=0)  # σ̂ = g, reported
+
+
+def test_the_faithful_search_means_the_same_for_any_gain_intensity_and_batch():
+    x = random_ellipses(2, H, seed=1)
+    base = faithful_snapshots(x)
+    for other in (faithful_snapshots(x, gain=50.0), faithful_snapshots(10 * x)):
+        torch.testing.assert_close(other.relative_perturbation, base.relative_perturbation, rtol=1e-5, atol=0)
+    alone = faithful_snapshots(x[:1])  # an image's start and steps do not depend on the rest of the batch
+    torch.testing.assert_close(alone.perturbations[:, 0], base.perturbations[:, 0], rtol=1e-5,
+                               atol=1e-4 * float(base.perturbations.abs().max()))
+
+
+def test_the_faithful_stop_rules_hold_each_image_where_it_crossed():
+    """Every image grows by the same factors here (the objective is scaled per image), so a bound between the two
+    images' ‖r2‖ stops the larger after two steps and lets the smaller take one more."""
+    x = random_ellipses(2, H, seed=1)
+    free = faithful_snapshots(x, schedule=(1, 1, 1, 1))
+    rel = free.relative_perturbation[1]
+    big, small = int(rel.argmax()), int(rel.argmin())
+    stopped = faithful_snapshots(x, schedule=(1, 1, 1, 1), max_r_norm=float(rel.mean()))
+    s, f = stopped.perturbations, free.perturbations
+    torch.testing.assert_close(s[:, big], f[[0, 1, 1, 1], big])  # stops on seeing ‖r2‖ ≥ bound: keeps r2
+    torch.testing.assert_close(s[:, small], f[[0, 1, 2, 2], small])  # r2 below the bound, r3 above it
+    held = faithful_snapshots(x, schedule=(1, 1), max_diff_norm=1e-12)  # ‖Δf‖ of r0 already crosses: r stays r0
+    torch.testing.assert_close(held.perturbations, (f[0] / 1.05).expand(2, -1, -1, -1, -1), rtol=1e-5,
+                               atol=1e-4 * float(f.abs().max()))
 
 
 class Detaching(torch.nn.Module):

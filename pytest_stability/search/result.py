@@ -19,8 +19,9 @@ class SearchResult:
     Tensors are indexed (K, B, ...): ``perturbations`` r or e, ``outputs`` f(A(x + r)), and per-element
     numbers ``ratio`` κ, ``perturbation_norm`` ‖r‖, ``relative_perturbation`` ‖r‖/‖x‖ (‖e‖/‖y‖),
     ``output_change`` ‖Δf‖ and ``relative_output_change`` ‖Δf‖/‖f(Ax)‖. ``sigma1`` (B,) is the top singular
-    value of the Jacobian at x when the corrected search computed it. ``evaluations`` counts batched forward
-    and backward calls and the images they carried; ``history`` (K, B, steps) is the best ratio after each step.
+    value of the Jacobian at x when the corrected or the faithful search computed it. ``evaluations`` counts
+    batched forward and backward calls and the images they carried; ``history`` (K, B, steps) is the best ratio
+    after each step.
     """
 
     domain: str
