@@ -6,7 +6,8 @@
 * :func:`fuzz`: plausible perturbations drawn by hypothesis (noise, motion, k-space faults, details), each judged.
 """
 
-from .fuzz import FuzzJudge, fuzz
+from .fuzz import fuzz
+from .fuzz_judge import FuzzJudge
 from .result import CheckResult
 from .sample_sweep import sample_sweep
 from .structural import structural
