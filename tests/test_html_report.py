@@ -110,6 +110,17 @@ def test_referenced_images_exist(report):
     assert "x + d (box marked)" in page
 
 
+def test_saved_tensors_hold_only_their_own_elements(report):
+    """A saved view of a larger batch would carry the whole batch's storage (torch.save writes the storage)."""
+    import torch
+
+    files = sorted((report["dir"] / "items").glob("*.pt"))
+    assert files
+    for path in files:
+        for name, t in torch.load(path, weights_only=True).items():
+            assert t.untyped_storage().nbytes() == t.numel() * t.element_size(), (path.name, name)
+
+
 def test_the_samples_plot_exists_when_matplotlib_is_installed(report):
     page = _page(report)
     try:

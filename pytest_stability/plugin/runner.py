@@ -134,14 +134,15 @@ def _check_passed(ctx: ItemContext, result: CheckResult) -> bool:
 
 # -- files, comparison, message --------------------------------------------------------------------
 def _save_tensors(ctx: ItemContext, result: CheckResult, record: dict[str, Any]) -> Path | None:
-    """Save the result's pictures' data (perturbation, reconstructions) to the report folder."""
+    """Save the result's pictures' data (perturbation, reconstructions) to the report folder, each tensor with its
+    own elements only (a view of a larger batch would carry the whole batch's storage into the file)."""
     folder = ctx.session.report_dir
     if folder is None:
         return None
     folder = folder / "items"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{safe_name(ctx.item.nodeid)}.pt"
-    atomic_save(path, {k: v.detach().cpu() for k, v in result.tensors.items() if k != "all_perturbations"})
+    atomic_save(path, {k: v.detach().cpu().clone() for k, v in result.tensors.items() if k != "all_perturbations"})
     record["tensors_file"] = str(path.relative_to(ctx.session.report_dir))
     return path
 
