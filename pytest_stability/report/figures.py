@@ -90,7 +90,6 @@ class Figures:
     """Writes the PNG panels of one result into DIR/figures and returns their <figure> markup."""
 
     def __init__(self, report_dir: Path, nodeid: str):
-        self.report_dir = report_dir
         self.folder = report_dir / "figures"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.stem = hashlib.sha1(nodeid.encode()).hexdigest()[:12]
