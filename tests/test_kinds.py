@@ -9,13 +9,15 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from projects import planted_conftest
 
 import pytest_stability
-from pytest_stability.kinds import CHECKS, REGISTRY, CheckKind, CheckSpec
+from pytest_stability.kinds import CHECKS, REGISTRY, CheckKind, CheckSpec, record
+from pytest_stability.records import Numbers
 from pytest_stability.report.compare import RULES, regressions
 
 pytest_plugins = ["pytester"]
@@ -59,11 +61,19 @@ def test_every_kinds_rule_has_a_default_tolerance():
     assert sorted(RULES) == sorted(k.rule for k in REGISTRY.values() if k.rule)
 
 
+@dataclass
+class ToyNumbers(Numbers):
+    ratio: float | None = None
+    limit: float | None = None
+    margin: float | None = None
+
+
 class Toy(CheckKind):
     """A check that is not the package's: κ of the zero-filled model against a fixed limit of 0.5."""
 
     name = "toy"
     rule = "ratio"
+    numbers_type = ToyNumbers
     numbers = ("ratio", "limit")
 
     def specs(self, settings):
@@ -76,13 +86,13 @@ class Toy(CheckKind):
                            numbers={"ratio": 1.0, "limit": 0.5, "margin": -1.0})
 
     def settings_lines(self, ctx, numbers):
-        return [f"  settings: toy limit {numbers['limit']}"]
+        return [f"  settings: toy limit {numbers.limit}"]
 
     def row(self, record):
-        return "toy", f"κ {record['ratio']}", str(record["limit"]), "-"
+        return "toy", f"κ {record.numbers.ratio}", str(record.numbers.limit), "-"
 
     def regressions(self, old, new, worse):
-        return [w for w in (worse("ratio", old["ratio"], new["ratio"], True, ""),) if w]
+        return [w for w in (worse("ratio", old.numbers.ratio, new.numbers.ratio, True, ""),) if w]
 
 
 def test_a_new_kind_is_its_object_and_its_registration(pytester, monkeypatch):
@@ -102,9 +112,10 @@ def test_a_new_kind_is_its_object_and_its_registration(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["*UNSTABLE toy-check [[]zero filling[]]: κ 1 above the toy limit*",
                                  "*settings: toy limit 0.5*", "*rerun: pytest --stability *--stability-seed 0*",
                                  "*zero filling*toy*κ 1.0*0.5*-100 %*UNSTABLE*"])
-    (record,) = json.loads((pytester.path / "out.json").read_text())["results"]
-    assert record["check"] == "toy" and record["id"] == "toy-check" and record["image_shape"] == [16, 16]
+    (data,) = json.loads((pytester.path / "out.json").read_text())["results"]
+    assert data["check"] == "toy" and data["id"] == "toy-check" and data["image_shape"] == [16, 16]
+    assert record(data).numbers == ToyNumbers(ratio=1.0, limit=0.5, margin=-1.0) and not record(data).extra
     page = (pytester.path / "report" / "index.html").read_text()
     assert "<th>ratio</th><td>1</td>" in page and "<th>limit</th><td>0.5</td>" in page
-    assert regressions({**record, "ratio": 0.5, "passed": True}, record, {"ratio": (0.1, True)}) == [
+    assert regressions(record({**data, "ratio": 0.5, "passed": True}), record(data), {"ratio": (0.1, True)}) == [
         "ratio 0.5 → 1 (worse by 0.5 > 10 %)", "verdict stable → unstable"]

@@ -8,8 +8,10 @@ time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..records import Numbers, Record
 from . import fuzz, samples, structure, worst_case
 from .base import CheckKind, CheckSpec, Skipped
 
@@ -22,9 +24,16 @@ def kind(check: str) -> CheckKind:
     return REGISTRY[check]
 
 
+def record(data: Mapping[str, Any]) -> Record:
+    """The typed record of a JSON record, its numbers read by its check's kind (a check not registered here keeps
+    them all in ``extra``)."""
+    check = REGISTRY.get(data.get("check"))  # type: ignore[arg-type]
+    return Record.from_json(data, check.numbers_type if check is not None else Numbers)
+
+
 def expand(settings: dict[str, Any]) -> list[CheckSpec]:
     """The items of a @stable test with these resolved options, check by check."""
     return [spec for check in settings["checks"] for spec in REGISTRY[check].specs(settings)]
 
 
-__all__ = ["CHECKS", "REGISTRY", "CheckKind", "CheckSpec", "Skipped", "expand", "kind"]
+__all__ = ["CHECKS", "REGISTRY", "CheckKind", "CheckSpec", "Skipped", "expand", "kind", "record"]

@@ -5,7 +5,8 @@ A :class:`CheckKind` holds everything that differs between checks: how a @stable
 (:meth:`~CheckKind.run`), what its failure message adds (:meth:`~CheckKind.settings_lines`,
 :meth:`~CheckKind.rerun_lines`), its summary row (:meth:`~CheckKind.row`), when a later run is less stable
 (:meth:`~CheckKind.regressions`) and its part of the HTML report (:meth:`~CheckKind.report`,
-:meth:`~CheckKind.figures`). Standard library only at import time: the plugin expands tests and prints the summary
+:meth:`~CheckKind.figures`). Its record's numbers are a dataclass of its own (:attr:`~CheckKind.numbers_type`),
+read by attribute. Standard library only at import time: the plugin expands tests and prints the summary
 without torch; a kind imports the check's algorithm inside :meth:`~CheckKind.compute`.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OptionError
+from ..records import Numbers, Record
 
 NO_STORED_CASE = "--stability-replay-only: no stored worst case for this item (run without the flag first)"
 
@@ -56,12 +58,14 @@ class CheckKind:
 
     ``shared``: one run serves every item of a test (all eps, all details), so the check's verdict is all of
     theirs. ``rule``: the metric that ``--stability-compare-fail`` rules of this check name (None: no rule).
+    ``numbers_type``: the dataclass of its record's numbers (every key its CheckResult's numbers have).
     ``numbers``: the record fields the HTML report lists for an item.
     """
 
     name: str = ""
     shared: bool = False
     rule: str | None = None
+    numbers_type: type[Numbers] = Numbers
     numbers: tuple[str, ...] = ()
 
     def specs(self, settings: dict[str, Any]) -> list[CheckSpec]:
@@ -86,27 +90,27 @@ class CheckKind:
     def after(self, ctx: Any, result: Any) -> None:
         """Called once the item's record is made (the worst case stores its perturbation for replay)."""
 
-    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
-        """The failure message's lines that say how the check was set up."""
+    def settings_lines(self, ctx: Any, numbers: Any) -> list[str]:
+        """The failure message's lines that say how the check was set up (``numbers``: the record's)."""
         return []
 
-    def rerun_lines(self, ctx: Any, numbers: dict[str, Any], command: str) -> list[str]:
+    def rerun_lines(self, ctx: Any, numbers: Any, command: str) -> list[str]:
         """The failure message's lines that say how to run the item again; ``command`` runs the item (no seed)."""
         return [f"  rerun: {command} --stability-seed {ctx.seed}"]
 
-    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
+    def row(self, record: Record) -> tuple[str, str, str, str]:
         """(what, metric, limit, baseline) of the summary row of one record."""
         raise NotImplementedError
 
-    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
+    def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
         """Why ``new`` is less stable than ``old`` by this check's metric (``worse`` applies the rules)."""
         return []
 
-    def report(self, report_dir: Any, record: dict[str, Any]) -> list[str]:
+    def report(self, report_dir: Any, record: Record) -> list[str]:
         """HTML the report shows for the record whether or not its tensors were saved (e.g. a plot of numbers)."""
         return []
 
-    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+    def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
         """The record's pictures as HTML, drawn from its saved tensors with ``fig`` (a report.figures.Figures)."""
         return ""
 

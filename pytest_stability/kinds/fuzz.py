@@ -8,15 +8,56 @@ worst-case check draws its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import Numbers, Record
 from .base import CheckKind, OptionError, Skipped, fmt, lacks_criterion
 from .worst_case import perturbation_figures
 
 
+@dataclass
+class FuzzNumbers(Numbers):
+    """A fuzz record's numbers (docs/reports.md): how many inputs were drawn and judged, the input shown (the
+    shrunk failure, else the worst) with its κ or ρ against the limit, the worst of each kind, how the run ended."""
+
+    examples: int | None = None
+    evaluated: int | None = None
+    failures: int | None = None
+    kinds: list[str] | None = None
+    eps: float | None = None
+    max_ratio: float | None = None
+    baseline_factor: float | None = None
+    min_recovery: float | None = None
+    recovery_margin: float | None = None
+    input: str | None = None
+    input_kind: str | None = None
+    ratio: float | str | None = None
+    limit: float | str | None = None
+    baseline_ratio: float | str | None = None
+    recovery: float | str | None = None
+    baseline_recovery: float | str | None = None
+    image: int | None = None
+    relative_perturbation: float | None = None
+    worst_ratio: float | str | None = None
+    worst_ratio_input: str | None = None
+    worst_recovery: float | str | None = None
+    worst_recovery_input: str | None = None
+    first_failure: dict[str, Any] | None = None
+    found_after: int | None = None
+    by_kind: dict[str, Any] | None = None
+    fuzz_seed: int | None = None
+    database: bool | None = None
+    stopped: str | None = None
+    replay_only: bool | None = None
+    evaluations: dict[str, Any] | None = None
+    single_spike: dict[str, Any] | None = None
+
+
 class Fuzz(CheckKind):
     name = "fuzz"
+    numbers_type = FuzzNumbers
     numbers = ("evaluated", "input_kind", "ratio", "limit", "baseline_ratio", "recovery", "min_recovery")
 
     def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
@@ -53,34 +94,35 @@ class Fuzz(CheckKind):
                     database=database, database_key=repr(key), time_limit=ctx.session.max_seconds,
                     replay_only=ctx.session.replay_only)
 
-    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+    def settings_lines(self, ctx: Any, numbers: FuzzNumbers) -> list[str]:
         s = ctx.settings
-        seed = "none (fresh inputs each run)" if numbers["fuzz_seed"] is None else numbers["fuzz_seed"]
+        seed = "none (fresh inputs each run)" if numbers.fuzz_seed is None else numbers.fuzz_seed
         return [f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, eps={max(s['eps']):g}, "
                 f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}, "
                 f"min_recovery={s['min_recovery']}, seed={seed}"]
 
-    def rerun_lines(self, ctx: Any, numbers: dict[str, Any], command: str) -> list[str]:
-        if numbers["fuzz_seed"] is not None:
+    def rerun_lines(self, ctx: Any, numbers: FuzzNumbers, command: str) -> list[str]:
+        if numbers.fuzz_seed is not None:
             return super().rerun_lines(ctx, numbers, command)
-        if numbers["database"]:
+        if numbers.database:
             return [f"  rerun: {command} (hypothesis's database replays the failing input first; add "
                     "--stability-replay-only to replay only stored inputs)"]
         return [f"  rerun: {command} --stability-seed N (for a reproducible run)"]
 
-    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
-        if record.get("input_kind") == "detail":
-            metric, limit = f"ρ {fmt(record['recovery'], '.2f')}", fmt(record["min_recovery"], ".2f")
-            base = f"ρ_g {fmt(record.get('baseline_recovery'), '.2f')}"
+    def row(self, record: Record) -> tuple[str, str, str, str]:
+        n: FuzzNumbers = record.numbers
+        if n.input_kind == "detail":
+            metric, limit = f"ρ {fmt(n.recovery, '.2f')}", fmt(n.min_recovery, ".2f")
+            base = f"ρ_g {fmt(n.baseline_recovery, '.2f')}"
         else:
-            metric, limit = f"κ {fmt(record['ratio'])}", fmt(record["limit"])
-            base = f"κ_g {fmt(record.get('baseline_ratio'))}"
-        if record.get("input_kind"):
-            metric += f" ({record['input_kind']})"
-        return f"fuzz {record['evaluated']} inputs", metric, limit, base
+            metric, limit = f"κ {fmt(n.ratio)}", fmt(n.limit)
+            base = f"κ_g {fmt(n.baseline_ratio)}"
+        if n.input_kind:
+            metric += f" ({n.input_kind})"
+        return f"fuzz {n.evaluated} inputs", metric, limit, base
 
-    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
-        return perturbation_figures(fig, tensors, record)
+    def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
+        return perturbation_figures(fig, tensors, None, None, None, None, record.baseline)
 
 
 KIND = Fuzz()

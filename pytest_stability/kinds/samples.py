@@ -9,15 +9,39 @@ reconstructions per ratio.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import Numbers, Record
 from .base import CheckKind, OptionError, Worse, fmt
+
+
+@dataclass
+class SamplesNumbers(Numbers):
+    """A more-samples record's numbers (docs/reports.md): PSNR and SSIM per sampling ratio for the network and
+    the baseline, the largest drop against its tolerance and the gains from the first ratio to the last."""
+
+    ratios: list[Any] | None = None
+    requested_ratios: list[Any] | None = None
+    psnr: list[Any] | None = None
+    ssim: list[Any] | None = None
+    psnr_per_image: list[Any] | None = None
+    baseline_psnr: list[Any] | None = None
+    baseline_ssim: list[Any] | None = None
+    tol_db: float | None = None
+    min_gain_db: float | None = None
+    worst_drop_db: float | str | None = None
+    gain_db: float | str | None = None
+    baseline_gain_db: float | str | None = None
+    trained_ratio: float | None = None
+    margin: float | str | None = None
 
 
 class Samples(CheckKind):
     name = "samples"
     rule = "psnr"
+    numbers_type = SamplesNumbers
     numbers = ("trained_ratio", "worst_drop_db", "tol_db", "gain_db", "baseline_gain_db", "min_gain_db", "margin")
 
     def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
@@ -31,28 +55,29 @@ class Samples(CheckKind):
     def compute(self, ctx: Any) -> Any:
         return ctx.cached(self.name, lambda: _sweep(ctx))
 
-    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+    def settings_lines(self, ctx: Any, numbers: SamplesNumbers) -> list[str]:
         s = ctx.settings
         return [f"  settings: ratio_sweep={s['ratio_sweep']}, tol_db={s['tol_db']}, min_gain_db={s['min_gain_db']}, "
                 f"baseline={s['baseline']}, seed={ctx.seed}"]
 
-    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
-        psnr, base_psnr = record["psnr"], record.get("baseline_psnr")
+    def row(self, record: Record) -> tuple[str, str, str, str]:
+        n: SamplesNumbers = record.numbers
+        psnr, base_psnr = n.psnr, n.baseline_psnr
         base = "-" if not base_psnr else f"{fmt(base_psnr[0], '.1f')}→{fmt(base_psnr[-1], '.1f')} dB"
         return ("samples", f"PSNR {fmt(psnr[0], '.1f')}→{fmt(psnr[-1], '.1f')} dB",
-                f"drop ≤ {fmt(record['tol_db'], '.2f')} dB", base)
+                f"drop ≤ {fmt(n.tol_db, '.2f')} dB", base)
 
-    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
-        if old.get("ratios") != new.get("ratios"):
+    def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
+        before, after = old.numbers, new.numbers
+        if before.ratios != after.ratios:
             return []
-        found = (worse("psnr", b, a, False, " dB") for b, a in zip(old.get("psnr") or [], new.get("psnr") or [],
-                                                                    strict=False))
-        return [f"{w} @ ratio {ratio:.3g}" for ratio, w in zip(new.get("ratios") or [], found, strict=False) if w]
+        found = (worse("psnr", b, a, False, " dB") for b, a in zip(before.psnr or [], after.psnr or [], strict=False))
+        return [f"{w} @ ratio {ratio:.3g}" for ratio, w in zip(after.ratios or [], found, strict=False) if w]
 
-    def report(self, report_dir: Any, record: dict[str, Any]) -> list[str]:
-        return [_plot(Path(report_dir), record), _table(record)]
+    def report(self, report_dir: Any, record: Record) -> list[str]:
+        return [_plot(Path(report_dir), record), _table(record.numbers)]
 
-    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+    def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
         from ..report.figures import peak
 
         x = tensors.get("x")
@@ -89,9 +114,10 @@ def _floats(values: Any) -> list[float] | None:
     return out
 
 
-def _plot(report_dir: Path, record: dict[str, Any]) -> str:
+def _plot(report_dir: Path, record: Record) -> str:
     """PSNR against the sampling ratio as a PNG (matplotlib), or a note when matplotlib is not installed."""
-    ratios, psnr, base = (_floats(record.get(k)) for k in ("ratios", "psnr", "baseline_psnr"))
+    n: SamplesNumbers = record.numbers
+    ratios, psnr, base = _floats(n.ratios), _floats(n.psnr), _floats(n.baseline_psnr)
     if not ratios or not psnr or len(ratios) != len(psnr):
         return ""
     try:
@@ -102,10 +128,10 @@ def _plot(report_dir: Path, record: dict[str, Any]) -> str:
     figure = Figure(figsize=(4.8, 3.2), dpi=100)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
-    ax.plot(ratios, psnr, "o-", label=str(record.get("model", "model")))
+    ax.plot(ratios, psnr, "o-", label=str(record.model))
     if base is not None and len(base) == len(ratios):
-        ax.plot(ratios, base, "s--", label=str(record.get("baseline") or "baseline"))
-    trained = record.get("trained_ratio")
+        ax.plot(ratios, base, "s--", label=str(record.baseline or "baseline"))
+    trained = n.trained_ratio
     if isinstance(trained, (int, float)) and not isinstance(trained, bool):
         ax.axvline(float(trained), color="gray", linestyle=":", label=f"trained ratio {float(trained):.3g}")
     ax.set_xlabel("sampling ratio")
@@ -115,16 +141,16 @@ def _plot(report_dir: Path, record: dict[str, Any]) -> str:
     figure.tight_layout()
     folder = report_dir / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{hashlib.sha1(str(record.get('nodeid', '')).encode()).hexdigest()[:12]}-psnr.png"
+    name = f"{hashlib.sha1(record.nodeid.encode()).hexdigest()[:12]}-psnr.png"
     figure.savefig(folder / name)
     return (f'<figure><img src="figures/{name}" alt="PSNR against sampling ratio" class="plot">'
             f'<figcaption>PSNR against sampling ratio</figcaption></figure>')
 
 
-def _table(record: dict[str, Any]) -> str:
+def _table(n: SamplesNumbers) -> str:
     from ..report.figures import num
 
-    ratios, psnr, base = (_floats(record.get(k)) for k in ("ratios", "psnr", "baseline_psnr"))
+    ratios, psnr, base = _floats(n.ratios), _floats(n.psnr), _floats(n.baseline_psnr)
     if not ratios or not psnr:
         return ""
     rows = ["<tr><th>sampling ratio</th><th>PSNR model (dB)</th><th>PSNR baseline (dB)</th></tr>"]

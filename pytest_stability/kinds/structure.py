@@ -7,15 +7,42 @@ The report draws x + d with the detail's box, the network's and the baseline's r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from ..records import Numbers, Record
 from .base import CheckKind, CheckSpec, Worse, fmt
+
+
+@dataclass
+class StructureNumbers(Numbers):
+    """A structure record's numbers (docs/reports.md): the detail's recovery ρ against its limit on the image where
+    it is worst, the baseline's ρ_g, and the box's PSNR and SSIM for both."""
+
+    detail: str | None = None
+    recovery: float | str | None = None
+    min_recovery: float | None = None
+    limit: float | str | None = None
+    margin: float | str | None = None
+    recovery_margin: float | None = None
+    image: int | None = None
+    recoveries: list[Any] | None = None
+    box_psnr: float | str | None = None
+    box_ssim: float | str | None = None
+    baseline_recovery: float | str | None = None
+    baseline_recoveries: list[Any] | None = None
+    baseline_box_psnr: float | str | None = None
+    baseline_box_ssim: float | str | None = None
+    contrast: float | None = None
+    box: list[int] | None = None
+    nonfinite_output: bool | None = None
 
 
 class Structure(CheckKind):
     name = "structure"
     shared = True
     rule = "recovery"
+    numbers_type = StructureNumbers
     numbers = ("detail", "recovery", "limit", "margin", "min_recovery", "baseline_recovery", "recovery_margin",
                "box_psnr", "box_ssim", "baseline_box_psnr", "baseline_box_ssim", "contrast")
 
@@ -30,36 +57,37 @@ class Structure(CheckKind):
             ctx.f, ctx.images, details=s["details"], min_recovery=s["min_recovery"], baseline=s["baseline"])})
         return by_detail[ctx.spec.detail]
 
-    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+    def settings_lines(self, ctx: Any, numbers: StructureNumbers) -> list[str]:
         s = ctx.settings
         return [f"  settings: detail={ctx.spec.detail}, min_recovery={s['min_recovery']}, baseline={s['baseline']}, "
                 f"seed={ctx.seed}"]
 
-    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
-        limit = record["limit"] if record.get("limit") is not None else record["min_recovery"]
-        return (f"structure {record['detail']}", f"ρ {fmt(record['recovery'], '.2f')}", fmt(limit, ".2f"),
-                f"ρ_g {fmt(record.get('baseline_recovery'), '.2f')}")
+    def row(self, record: Record) -> tuple[str, str, str, str]:
+        n: StructureNumbers = record.numbers
+        limit = n.limit if n.limit is not None else n.min_recovery
+        return (f"structure {n.detail}", f"ρ {fmt(n.recovery, '.2f')}", fmt(limit, ".2f"),
+                f"ρ_g {fmt(n.baseline_recovery, '.2f')}")
 
-    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
-        return [w for w in (worse("recovery", old.get("recovery"), new.get("recovery"), False, ""),) if w]
+    def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
+        return [w for w in (worse("recovery", old.numbers.recovery, new.numbers.recovery, False, ""),) if w]
 
-    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+    def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
         from ..report.figures import num, peak
 
+        n: StructureNumbers = record.numbers
         x, d = tensors.get("x"), tensors.get("detail")
         if x is None or d is None:
             return ""
         top = peak(x + d)
-        box = record.get("box") if isinstance(record.get("box"), list) and len(record["box"]) == 4 else None
+        box = n.box if isinstance(n.box, list) and len(n.box) == 4 else None
         parts = [fig.image(x + d, "x + d (box marked)", top, box)]
         if tensors.get("detail_reconstruction") is not None:
-            rho = num(record.get("recovery"), ".2f")
+            rho = num(n.recovery, ".2f")
             parts.append(fig.image(tensors["detail_reconstruction"], f"f(A(x + d)), ρ = {rho}", top, box))
         if tensors.get("baseline_detail_reconstruction") is not None:
-            name = record.get("baseline") or "baseline"
+            name = record.baseline or "baseline"
             parts.append(fig.image(tensors["baseline_detail_reconstruction"],
-                                   f"{name}: g(A(x + d)), ρ_g = {num(record.get('baseline_recovery'), '.2f')}", top,
-                                   box))
+                                   f"{name}: g(A(x + d)), ρ_g = {num(n.baseline_recovery, '.2f')}", top, box))
         return '<div class="figures">' + "".join(parts) + "</div>"
 
 

@@ -11,16 +11,55 @@ f(A(x + r)), their difference, the baseline's reconstructions and the growing pe
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import Numbers, Record, optional
 from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, lacks_criterion
+
+
+@dataclass
+class WorstCaseNumbers(Numbers):
+    """A worst-case record's numbers (docs/reports.md): κ against its limit at one eps, on the image where it is
+    worst, with the search that found it and the controls (Gaussian noise, persistence) when they ran."""
+
+    eps: float | None = None
+    domain: str | None = None
+    ratio: float | str | None = None
+    limit: float | str | None = None
+    margin: float | str | None = None
+    max_ratio: float | None = None
+    baseline_factor: float | None = None
+    baseline_ratio: float | str | None = None
+    baseline_attacked: bool | None = None
+    baseline_ratio_same_perturbation: float | str | None = None
+    baseline_reused: str | None = None
+    image: int | None = None
+    ratios: list[Any] | None = None
+    relative_perturbation: float | None = None
+    perturbation_norm: float | None = None
+    relative_output_change: float | str | None = None
+    psnr_clean: float | str | None = None
+    psnr_perturbed: float | str | None = None
+    psnr_input: float | str | None = None
+    sigma1: float | None = None
+    noise_ratio: float | str | None = None
+    persistence: float | None = None
+    nonfinite_output: bool | None = None
+    search_mode: str | None = None
+    steps: int | None = None
+    stopped_early: bool | None = None
+    evaluations: Any = None
+    gradient_free: bool | None = None
+    replayed: bool | None = optional()
 
 
 class WorstCase(CheckKind):
     name = "worst_case"
     shared = True
     rule = "ratio"
+    numbers_type = WorstCaseNumbers
     numbers = ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "max_ratio", "baseline_factor",
                "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1", "domain",
                "search_mode", "steps")
@@ -47,30 +86,32 @@ class WorstCase(CheckKind):
         if not result.numbers.get("replayed"):
             _store_replay(ctx, result)
 
-    def settings_lines(self, ctx: Any, numbers: dict[str, Any]) -> list[str]:
+    def settings_lines(self, ctx: Any, numbers: WorstCaseNumbers) -> list[str]:
         s = ctx.settings
         lines = [f"  settings: eps={ctx.spec.eps:g}, domain={s['domain']}, steps={ctx.steps}, seed={ctx.seed}, "
                  f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}"]
-        if numbers.get("sigma1") is not None:
-            lines.append(f"  σ1 (local Jacobian constant) = {numbers['sigma1']:.3g}; evaluations: "
-                         f"{numbers['evaluations']}")
+        if numbers.sigma1 is not None:
+            lines.append(f"  σ1 (local Jacobian constant) = {fmt(numbers.sigma1)}; evaluations: {numbers.evaluations}")
         return lines
 
-    def rerun_lines(self, ctx: Any, numbers: dict[str, Any], command: str) -> list[str]:
+    def rerun_lines(self, ctx: Any, numbers: WorstCaseNumbers, command: str) -> list[str]:
         return [f"  replay: {command} --stability-seed {ctx.seed} --stability-replay-only"]
 
-    def row(self, record: dict[str, Any]) -> tuple[str, str, str, str]:
-        return (f"worst_case eps={record['eps']:g}", f"κ {fmt(record['ratio'])}", fmt(record["limit"]),
-                f"κ_g {fmt(record.get('baseline_ratio'))}")
+    def row(self, record: Record) -> tuple[str, str, str, str]:
+        n: WorstCaseNumbers = record.numbers
+        return f"worst_case eps={n.eps:g}", f"κ {fmt(n.ratio)}", fmt(n.limit), f"κ_g {fmt(n.baseline_ratio)}"
 
-    def regressions(self, old: dict[str, Any], new: dict[str, Any], worse: Worse) -> list[str]:
-        return [w for w in (worse("ratio", old.get("ratio"), new.get("ratio"), True, ""),) if w]
+    def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
+        return [w for w in (worse("ratio", old.numbers.ratio, new.numbers.ratio, True, ""),) if w]
 
-    def figures(self, fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
-        return perturbation_figures(fig, tensors, record)
+    def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
+        n: WorstCaseNumbers = record.numbers
+        return perturbation_figures(fig, tensors, n.domain, n.psnr_input, n.psnr_clean, n.psnr_perturbed,
+                                    record.baseline)
 
 
-def perturbation_figures(fig: Any, tensors: dict[str, Any], record: dict[str, Any]) -> str:
+def perturbation_figures(fig: Any, tensors: dict[str, Any], domain: str | None, psnr_in: Any, psnr_clean: Any,
+                         psnr_out: Any, baseline: str | None) -> str:
     """x, x + r, |r| magnified, f(Ax), f(A(x + r)), |difference| and the baseline's reconstructions of both, then
     the growing perturbations of one search (the worst-case and the fuzz check draw a perturbation alike)."""
     from ..report.figures import magnitude, num, peak
@@ -81,9 +122,8 @@ def perturbation_figures(fig: Any, tensors: dict[str, Any], record: dict[str, An
         return ""
     top = max(peak(x), peak(rec) if rec is not None else 0.0)  # one scale for the row; f(Ax) not clipped
     parts = [fig.image(x, "x", top)]
-    psnr_in, psnr_clean, psnr_out = (record.get(k) for k in ("psnr_input", "psnr_clean", "psnr_perturbed"))
     if r is not None and r.shape[-2:] == x.shape[-2:]:
-        seen = "x + r" if record.get("domain") != "measurement" else "x + A*e"
+        seen = "x + r" if domain != "measurement" else "x + A*e"
         parts.append(fig.image(x + r, seen + (f", PSNR {num(psnr_in, '.1f')} dB" if psnr_in is not None else ""),
                                top))
         r_peak = peak(r)
@@ -98,7 +138,7 @@ def perturbation_figures(fig: Any, tensors: dict[str, Any], record: dict[str, An
         diff = magnitude(out - rec)
         d_peak = peak(diff)
         parts.append(fig.image(diff, f"|f(A(x + r)) − f(Ax)| ×{top / d_peak:.3g}", d_peak))
-    name = record.get("baseline") or "baseline"
+    name = baseline or "baseline"
     if tensors.get("baseline_reconstruction") is not None:
         parts.append(fig.image(tensors["baseline_reconstruction"], f"{name}: g(Ax)", top))
     if tensors.get("baseline_perturbed") is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ..kinds import CHECKS, CheckSpec, expand
+from ..kinds import CHECKS, CheckSpec, expand, record
 from ..report.summary import summary_lines, summary_row
 from .fixtures import *  # noqa: F403 - the fixtures this plugin provides
 from .options import OPTIONS, OptionError, check_marker, resolve
@@ -227,7 +227,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             raise
         pytest.fail(message, pytrace=False)
     if outcome.record is not None:
-        pyfuncitem.user_properties.append((PROPERTY, json.dumps(outcome.record)))
+        data = {k: v for k, v in outcome.record.to_json().items() if k != "nodeid"}  # the report has the node id
+        pyfuncitem.user_properties.append((PROPERTY, json.dumps(data)))
     if outcome.skip:
         pytest.skip(outcome.message)
     if outcome.xfail:
@@ -247,10 +248,10 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     3.98). A failure keeps the plain FAILED (its message has the numbers), so logs parsed for "FAILED <id>" work."""
     if report.when != "call" or config.get_verbosity() <= 0:
         return None
-    record = next((json.loads(v) for name, v in report.user_properties if name == PROPERTY), None)
-    if record is None:
+    data = next((json.loads(v) for name, v in report.user_properties if name == PROPERTY), None)
+    if data is None:
         return None
-    _, _, metric, limit, _, _, _ = summary_row(record)
+    _, _, metric, limit, _, _, _ = summary_row(record({"nodeid": report.nodeid, **data}))
     numbers = f"({metric}, limit {limit})"
     if hasattr(report, "wasxfail"):
         return ("xfailed", "x", (f"XFAIL {numbers}", {"yellow": True})) if report.skipped else None

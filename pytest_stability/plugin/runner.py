@@ -22,8 +22,9 @@ from ..case import Case
 from ..checks import CheckResult
 from ..expectations import judge
 from ..fingerprints import safe_name
-from ..kinds import CheckSpec, Skipped, kind
+from ..kinds import CheckSpec, Skipped, kind, record
 from ..loaders import load_images
+from ..records import Record
 from ..report.compare import parse_rules, regressions
 from ..report.store import StoreError, atomic_save, load_results
 from .session import StabilitySession
@@ -42,7 +43,7 @@ class Outcome:
 
     passed: bool
     message: str = ""
-    record: dict[str, Any] | None = None
+    record: Record | None = None
     skip: bool = False
     xfail: bool = False
 
@@ -108,19 +109,18 @@ def run_item(item: Any, spec: CheckSpec, case: Any, settings: dict[str, Any], se
     if isinstance(result, Skipped):
         return Outcome(True, result.reason, skip=True)
     judgement = judge(spec.check, result.passed, _check_passed(ctx, result), settings["expect"], settings["mismatch"])
-    record = {**result.to_dict(), "id": spec.id, "seed": ctx.seed, "image_shape": list(ctx.images.shape[-2:]),
-              **judgement.fields}
-    saved = _save_tensors(ctx, result, record)
+    rec = Record.from_json({**result.to_dict(), "nodeid": item.nodeid, "id": spec.id, "seed": ctx.seed,
+                            "image_shape": list(ctx.images.shape[-2:]), **judgement.fields}, check.numbers_type)
+    saved = _save_tensors(ctx, result, rec)
     check.after(ctx, result)
-    reasons = _compare(ctx, record)
-    passed = result.passed and not reasons
-    record.update(passed=passed, regression=reasons)
-    if reasons or judgement.outcome == "fail" or (judgement.outcome == "pass" and not passed):
+    reasons = _compare(ctx, rec)
+    rec.passed, rec.regression = result.passed and not reasons, reasons
+    if reasons or judgement.outcome == "fail" or (judgement.outcome == "pass" and not rec.passed):
         lead = f"{judgement.message}\n" if judgement.message and judgement.outcome == "fail" else ""
-        return Outcome(False, lead + _message(ctx, result, saved, reasons), record)
+        return Outcome(False, lead + _message(ctx, result, rec.numbers, saved, reasons), rec)
     if judgement.outcome == "xfail":
-        return Outcome(False, f"{judgement.message}: {result.explanation}", record, xfail=True)
-    return Outcome(True, "", record)
+        return Outcome(False, f"{judgement.message}: {result.explanation}", rec, xfail=True)
+    return Outcome(True, "", rec)
 
 
 def _check_passed(ctx: ItemContext, result: CheckResult) -> bool:
@@ -133,7 +133,7 @@ def _check_passed(ctx: ItemContext, result: CheckResult) -> bool:
 
 
 # -- files, comparison, message --------------------------------------------------------------------
-def _save_tensors(ctx: ItemContext, result: CheckResult, record: dict[str, Any]) -> Path | None:
+def _save_tensors(ctx: ItemContext, result: CheckResult, rec: Record) -> Path | None:
     """Save the result's pictures' data (perturbation, reconstructions) to the report folder, each tensor with its
     own elements only (a view of a larger batch would carry the whole batch's storage into the file)."""
     folder = ctx.session.report_dir
@@ -143,11 +143,11 @@ def _save_tensors(ctx: ItemContext, result: CheckResult, record: dict[str, Any])
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{safe_name(ctx.item.nodeid)}.pt"
     atomic_save(path, {k: v.detach().cpu().clone() for k, v in result.tensors.items() if k != "all_perturbations"})
-    record["tensors_file"] = str(path.relative_to(ctx.session.report_dir))
+    rec.tensors_file = str(path.relative_to(ctx.session.report_dir))
     return path
 
 
-def _compare(ctx: ItemContext, record: dict[str, Any]) -> list[str]:
+def _compare(ctx: ItemContext, rec: Record) -> list[str]:
     path = ctx.session.compare_path
     if path is None:
         return []
@@ -162,11 +162,11 @@ def _compare(ctx: ItemContext, record: dict[str, Any]) -> list[str]:
     if old is None:
         return []
     return [f"less stable than the stored run ({path}): {why}"
-            for why in regressions(old, record, parse_rules(ctx.session.compare_rules))]
+            for why in regressions(record(old), rec, parse_rules(ctx.session.compare_rules))]
 
 
-def _message(ctx: ItemContext, result: CheckResult, saved: Path | None, reasons: list[str]) -> str:
-    check, n = kind(ctx.spec.check), result.numbers
+def _message(ctx: ItemContext, result: CheckResult, n: Any, saved: Path | None, reasons: list[str]) -> str:
+    check = kind(ctx.spec.check)
     lines = [f"UNSTABLE {ctx.spec.id} [{result.model}]: {result.explanation}" if not result.passed else
              f"REGRESSION {ctx.spec.id} [{result.model}]: {result.explanation}"]
     lines += [f"  {why}" for why in reasons]

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from ..kinds import record
+from ..records import Record
 from ..report.compare import parse_rules
 from ..report.results import ResultsText, document
 from ..report.store import atomic_write_text, default_store_path, merge_results
@@ -94,7 +96,7 @@ class StabilitySession:
             parse_rules(self.compare_rules)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.records: list[dict[str, Any]] = []
+        self.records: list[Record] = []
         self._json_text = ResultsText()
         self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
         self.written: list[Path] = []
@@ -132,13 +134,14 @@ class StabilitySession:
         if report.when != "call":
             return
         found = [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
-        for record in found:
-            self.add(report.nodeid, record)
+        for data in found:
+            self.add(report.nodeid, data)
         if found and self.enabled and not self.is_worker:
             self.checkpoint()
 
-    def add(self, nodeid: str, record: dict[str, Any]) -> None:
-        self.records.append({"nodeid": nodeid, **record})
+    def add(self, nodeid: str, data: dict[str, Any]) -> None:
+        """Keep the record a test report carries (its JSON, without the node id)."""
+        self.records.append(record({"nodeid": nodeid, **data}))
 
     def environment(self) -> dict[str, Any]:
         if self._environment is None:
@@ -169,11 +172,13 @@ class StabilitySession:
         return self.exitstatus in ended and not self.stopped_early
 
     def document(self) -> dict[str, Any]:
-        return document(self.records, self.environment(), complete=self.complete, exitstatus=self.exitstatus)
+        """The results JSON document of the records so far (docs/reports.md)."""
+        return document([r.to_json() for r in self.records], self.environment(), complete=self.complete,
+                        exitstatus=self.exitstatus)
 
     def json_text(self) -> str:
         """:meth:`document` as the results JSON's text (each record encoded once: :class:`ResultsText`)."""
-        return self._json_text(self.document())
+        return self._json_text(self.records, self.environment(), complete=self.complete, exitstatus=self.exitstatus)
 
     def json_targets(self) -> list[Path]:
         """The JSON report files of this run: --stability-json PATH and --stability-report DIR/results.json."""
@@ -206,7 +211,8 @@ class StabilitySession:
         for path in self.json_targets():
             self._try(lambda p=path: self._write_json(p), path)
         if self.save_path is not None and self.records:
-            self._try(lambda: merge_results(self.save_path, self.records, self.environment()), self.save_path)
+            self._try(lambda: merge_results(self.save_path, [r.to_json() for r in self.records], self.environment()),
+                      self.save_path)
         if self.report_dir is not None:
             self._write_html(self.document())
 

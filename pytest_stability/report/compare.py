@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..kinds import REGISTRY
+from ..kinds import REGISTRY, record
+from ..records import Record
 from .store import load_results
 
 DEFAULT_RULES = "ratio:10%,psnr:0.5,recovery:0.1"
@@ -50,7 +51,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def regressions(old: dict[str, Any], new: dict[str, Any], rules: dict[str, tuple[float, bool]]) -> list[str]:
+def regressions(old: Record, new: Record, rules: dict[str, tuple[float, bool]]) -> list[str]:
     """Why ``new`` is less stable than ``old`` under ``rules`` (empty when it is not)."""
 
     def worse(name: str, before: Any, after: Any, higher_is_worse: bool, unit: str = "") -> str | None:
@@ -65,9 +66,9 @@ def regressions(old: dict[str, Any], new: dict[str, Any], rules: dict[str, tuple
         limit = f"{100 * amount:g} %" if relative else f"{amount:g}{unit}"
         return f"{name} {before:.4g} → {after:.4g}{unit} (worse by {change:.3g}{unit} > {limit})"
 
-    kind = REGISTRY.get(new.get("check"))
+    kind = REGISTRY.get(new.check)
     reasons = kind.regressions(old, new, worse) if kind is not None else []
-    if old.get("passed") and not new.get("passed"):
+    if old.passed and not new.passed:
         reasons.append("verdict stable → unstable")
     return reasons
 
@@ -76,5 +77,5 @@ def compare_files(old_path: Path, new_path: Path, rules_text: str | None = None)
     """(node id, reasons) for every result of ``new_path`` that got worse than in ``old_path``."""
     rules = parse_rules(rules_text)
     old, new = load_results(old_path), load_results(new_path)
-    return [(nodeid, why) for nodeid, record in sorted(new.items()) if nodeid in old
-            for why in [regressions(old[nodeid], record, rules)] if why]
+    return [(nodeid, why) for nodeid, data in sorted(new.items()) if nodeid in old
+            for why in [regressions(record(old[nodeid]), record(data), rules)] if why]

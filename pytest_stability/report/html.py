@@ -18,7 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..kinds import REGISTRY
+from ..kinds import REGISTRY, record
+from ..records import Record
 from .figures import Figures
 from .figures import escape as _e
 from .figures import num as _num
@@ -56,27 +57,29 @@ document.getElementById('only-failures').addEventListener('change', function (e)
 
 
 # -- the page --------------------------------------------------------------------------------------
-def _numbers(record: dict[str, Any]) -> str:
-    check = REGISTRY.get(record.get("check"))
+def _numbers(rec: Record) -> str:
+    """The numbers its kind lists (those the record has), then the model, image size, expectation and baseline."""
+    check = REGISTRY.get(rec.check)
     keys = check.numbers if check is not None else ()
-    cells = [f"<tr><th>{_e(k)}</th><td>{_e(margin_text(record[k]) if k == 'margin' else _num(record.get(k)))}</td>"
-             "</tr>" for k in keys if k in record]
-    cells.append(f"<tr><th>model</th><td>{_e(record.get('model', '?'))}</td></tr>")
-    if record.get("image_shape"):
-        cells.append(f"<tr><th>image_shape</th><td>{_e(' × '.join(map(str, record['image_shape'])))}</td></tr>")
-    if record.get("expected"):
-        said = record["expected"] + (f" ({record['expected_note']})" if record.get("expected_note") else "")
-        cells.append(f"<tr><th>expected</th><td>{_e(said)}; the check measured {_e(record.get('check_verdict'))}"
-                     + (f"; declared mismatch: {_e(record['mismatch_reason'])}" if record.get("mismatch_reason")
-                        else "") + "</td></tr>")
-    if record.get("baseline"):
-        cells.append(f"<tr><th>baseline</th><td>{_e(record['baseline'])}</td></tr>")
+    values = rec.numbers.to_json()
+    cells = [f"<tr><th>{_e(k)}</th><td>{_e(margin_text(values[k]) if k == 'margin' else _num(values[k]))}</td>"
+             "</tr>" for k in keys if k in values]
+    cells.append(f"<tr><th>model</th><td>{_e(rec.model)}</td></tr>")
+    if rec.image_shape:
+        cells.append(f"<tr><th>image_shape</th><td>{_e(' × '.join(map(str, rec.image_shape)))}</td></tr>")
+    if rec.expected:
+        said = rec.expected + (f" ({rec.expected_note})" if rec.expected_note else "")
+        cells.append(f"<tr><th>expected</th><td>{_e(said)}; the check measured {_e(rec.check_verdict)}"
+                     + (f"; declared mismatch: {_e(rec.mismatch_reason)}" if rec.mismatch_reason else "")
+                     + "</td></tr>")
+    if rec.baseline:
+        cells.append(f"<tr><th>baseline</th><td>{_e(rec.baseline)}</td></tr>")
     return '<table class="numbers">' + "".join(cells) + "</table>"
 
 
-def _load_tensors(report_dir: Path, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _load_tensors(report_dir: Path, rec: Record) -> tuple[dict[str, Any], str]:
     """The record's saved tensors, or {} and a note why there are none."""
-    name = record.get("tensors_file")
+    name = rec.tensors_file
     if not name:
         return {}, "no tensors were saved for this item"
     root = report_dir.resolve()
@@ -96,47 +99,45 @@ def _load_tensors(report_dir: Path, record: dict[str, Any]) -> tuple[dict[str, A
     return {k: v for k, v in tensors.items() if isinstance(v, torch.Tensor)}, ""
 
 
-def _section(report_dir: Path, index: int, record: dict[str, Any]) -> str:
-    nodeid = str(record.get("nodeid", "?"))
-    passed = bool(record.get("passed"))
-    verdict = "stable" if passed else ("REGRESSED" if record.get("regression") else "UNSTABLE")
+def _section(report_dir: Path, index: int, rec: Record) -> str:
+    passed = bool(rec.passed)
+    verdict = "stable" if passed else ("REGRESSED" if rec.regression else "UNSTABLE")
     parts = [f'<section id="item-{index}" class="{"pass" if passed else "fail"}">',
-             f'<h2><span class="verdict">{_e(verdict)}</span> {_e(nodeid)}</h2>',
-             f'<p class="explanation">{_e(record.get("explanation", ""))}</p>']
-    for reason in record.get("regression") or []:
+             f'<h2><span class="verdict">{_e(verdict)}</span> {_e(rec.nodeid)}</h2>',
+             f'<p class="explanation">{_e(rec.explanation)}</p>']
+    for reason in rec.regression or []:
         parts.append(f'<p class="explanation">{_e(reason)}</p>')
-    parts.append(_numbers(record))
-    check = REGISTRY.get(record.get("check"))
+    parts.append(_numbers(rec))
+    check = REGISTRY.get(rec.check)
     if check is not None:
-        parts += check.report(report_dir, record)
-    tensors, note = _load_tensors(report_dir, record)
+        parts += check.report(report_dir, rec)
+    tensors, note = _load_tensors(report_dir, rec)
     if tensors:
         if check is not None:
-            parts.append(check.figures(Figures(report_dir, nodeid), tensors, record))
+            parts.append(check.figures(Figures(report_dir, rec.nodeid), tensors, rec))
     elif note:
         parts.append(f'<p class="note">{_e(note)}</p>')
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
 
 
-def _summary(ordered: list[tuple[int, dict[str, Any]]]) -> str:
+def _summary(ordered: list[tuple[int, Record]]) -> str:
     rows = ["<tr><th>test</th><th>model</th><th>check</th><th>metric</th><th>limit</th><th>margin</th>"
             "<th>baseline</th><th>verdict</th></tr>"]
-    for index, record in ordered:
+    for index, rec in ordered:
         try:
-            model, what, metric, limit, margin, base, verdict = summary_row(record)
-        except (KeyError, TypeError, ValueError, IndexError):
-            model, what, metric, limit, margin, base = record.get("model", "?"), record.get("check", "?"), "-", "-", \
-                "-", "-"
-            verdict = "stable" if record.get("passed") else "UNSTABLE"
-        cls = "pass" if record.get("passed") else "fail"
-        rows.append(f'<tr class="{cls}"><td><a href="#item-{index}">{_e(record.get("nodeid", "?"))}</a></td>'
+            model, what, metric, limit, margin, base, verdict = summary_row(rec)
+        except (KeyError, TypeError, ValueError, IndexError):  # a record of a foreign or partial file
+            model, what, metric, limit, margin, base = rec.model, rec.check, "-", "-", "-", "-"
+            verdict = "stable" if rec.passed else "UNSTABLE"
+        cls = "pass" if rec.passed else "fail"
+        rows.append(f'<tr class="{cls}"><td><a href="#item-{index}">{_e(rec.nodeid)}</a></td>'
                     f"<td>{_e(model)}</td><td>{_e(what)}</td><td>{_e(metric)}</td><td>{_e(limit)}</td>"
                     f'<td>{_e(margin)}</td><td>{_e(base)}</td><td class="verdict">{_e(verdict)}</td></tr>')
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 
-def _findings(records: list[dict[str, Any]]) -> str:
+def _findings(records: list[Record]) -> str:
     """Per network and check with a declared expectation: expected, measured, margin, agreement (and why not)."""
     rows = expectation_rows(records)
     if not rows:
@@ -178,9 +179,9 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
         for old in figures.glob("*.png"):
             if FIGURE_NAME.fullmatch(old.name):
                 old.unlink(missing_ok=True)
-    records = [r for r in results.get("results", []) if isinstance(r, dict)]
-    ordered = sorted(enumerate(records), key=lambda ir: (bool(ir[1].get("passed")), str(ir[1].get("nodeid", ""))))
-    stable = sum(bool(r.get("passed")) for r in records)
+    records = [record(r) for r in results.get("results", []) if isinstance(r, dict)]
+    ordered = sorted(enumerate(records), key=lambda ir: (bool(ir[1].passed), str(ir[1].nodeid)))
+    stable = sum(bool(r.passed) for r in records)
     env = results.get("environment") or {}
     env_text = ", ".join(f"{k} {v}" for k, v in sorted(env.items()) if v is not None)
     body = [

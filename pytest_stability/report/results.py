@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from typing import Any
+
+from ..records import Record
 
 JSON_VERSION = 1
 
@@ -23,17 +26,18 @@ def document(records: list[dict[str, Any]], environment: dict[str, Any], *, comp
 
 
 class ResultsText:
-    """A document's text as ``json.dump(indent=1, sort_keys=True)`` writes it, each record encoded only once
-    (records are only ever appended)."""
+    """The text of the :func:`document` of a run's records as ``json.dump(indent=1, sort_keys=True)`` writes it,
+    each record encoded only once (records are only ever appended)."""
 
     def __init__(self) -> None:
         self._records: list[str] = []
 
-    def __call__(self, doc: dict[str, Any]) -> str:
-        records = doc["results"]
-        self._records += [textwrap.indent(json.dumps(r, indent=1, sort_keys=True, allow_nan=False), "  ")
+    def __call__(self, records: Sequence[Record], environment: dict[str, Any], *, complete: bool,
+                 exitstatus: int | None) -> str:
+        self._records += [textwrap.indent(json.dumps(r.to_json(), indent=1, sort_keys=True, allow_nan=False), "  ")
                           for r in records[len(self._records):]]
         results = "[\n" + ",\n".join(self._records) + "\n ]" if self._records else "[]"
-        head = json.dumps({**doc, "results": None}, indent=1, sort_keys=True, allow_nan=False)
+        doc = {**document([], environment, complete=complete, exitstatus=exitstatus), "results": None}
+        head = json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)
         # '\n "results"' is the top-level key: nested keys are indented further, strings hold no raw newline
         return head.replace('\n "results": null', f'\n "results": {results}', 1) + "\n"

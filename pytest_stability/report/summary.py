@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..kinds import kind
+from ..records import Record
 
 FRAGILE = 0.1  # = checks.result.DECIDED_MARGIN (this module imports no torch)
 
@@ -29,61 +30,61 @@ def _margin_value(margin: Any) -> float | None:
     return float(margin) if not isinstance(margin, str) else (float("inf") if margin == "inf" else float("-inf"))
 
 
-def expectation_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def expectation_rows(records: Sequence[Record]) -> list[dict[str, Any]]:
     """One row per (test, check) with a declared expectation: the expectation, the check's measured verdict, its
     margin (the smallest of its items': the one closest to, or furthest past, its limit), whether they agree.
 
     A declared mismatch agrees with the run (the item ends as expected) and shows its reason; a fragile margin
     (within ±FRAGILE of the limit) is said."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[Record]] = {}
     for r in records:
-        if r.get("expected"):
-            test = r["nodeid"].replace(r.get("id", ""), "<check>", 1)
-            groups.setdefault((test, r["check"]), []).append(r)
+        if r.expected:
+            test = r.nodeid.replace(r.id, "<check>", 1)
+            groups.setdefault((test, r.check), []).append(r)
     rows = []
     for (_, check), rs in sorted(groups.items()):
         first = rs[0]
-        margins = [m for m in (_margin_value(r.get("margin")) for r in rs) if m is not None]
+        margins = [m for m in (_margin_value(r.margin) for r in rs) if m is not None]
         margin = min(margins) if margins else None
-        measured = "unstable" if any(r.get("check_verdict") == "unstable" for r in rs) else "stable"
-        reason = first.get("mismatch_reason")
-        matches = measured == first["expected"]
+        measured = "unstable" if any(r.check_verdict == "unstable" for r in rs) else "stable"
+        reason = first.mismatch_reason
+        matches = measured == first.expected
         agrees = matches != (reason is not None)
         text = ("yes" if matches else f"no, declared: {reason}") if agrees else (
             "NO" if not matches else "NO (declared mismatch no longer holds)")
         fragile = margin is not None and abs(margin) < FRAGILE
-        rows.append({"model": first.get("model", "?"), "check": check, "expected": first["expected"],
-                     "expected_note": first.get("expected_note", ""), "measured": measured, "margin": margin,
+        rows.append({"model": first.model, "check": check, "expected": first.expected,
+                     "expected_note": first.expected_note, "measured": measured, "margin": margin,
                      "margin_text": margin_text(margin) + (" fragile" if fragile else ""), "fragile": fragile,
                      "matches": matches, "agrees": agrees, "agrees_text": text, "mismatch_reason": reason,
-                     "image_shape": first.get("image_shape")})
+                     "image_shape": first.image_shape})
     return rows
 
 
-def summary_row(r: dict[str, Any]) -> tuple[str, str, str, str, str, str, str]:
+def summary_row(r: Record) -> tuple[str, str, str, str, str, str, str]:
     """(model, check, metric, limit, margin, baseline, verdict) for one record; the middle four are its kind's."""
-    what, metric, limit, base = kind(r["check"]).row(r)
-    verdict = "stable" if r["passed"] else ("REGRESSED" if r.get("regression") else "UNSTABLE")
-    if r.get("expected") and not r.get("regression"):
-        agrees = (r.get("check_verdict") == r["expected"]) != (r.get("mismatch_reason") is not None)
+    what, metric, limit, base = kind(r.check).row(r)
+    verdict = "stable" if r.passed else ("REGRESSED" if r.regression else "UNSTABLE")
+    if r.expected and not r.regression:
+        agrees = (r.check_verdict == r.expected) != (r.mismatch_reason is not None)
         verdict += " (expected)" if agrees else " (NOT expected)"
-    return (r.get("model", "?"), what, metric, limit, margin_text(r.get("margin")), base, verdict)
+    return (r.model, what, metric, limit, margin_text(r.margin), base, verdict)
 
 
-def summary_lines(records: list[dict[str, Any]], *, details: bool = False, written: Sequence[Any] = (),
+def summary_lines(records: Sequence[Record], *, details: bool = False, written: Sequence[Any] = (),
                   html_path: Any = None) -> list[str]:
     """The terminal summary: the headline count, one row per record (failures first), the declared findings
     against the run, with ``details`` each record's explanation, and the files written."""
     if not records:
         return []
-    stable = sum(r["passed"] for r in records)
-    regressed = sum(bool(r.get("regression")) for r in records)
+    stable = sum(r.passed for r in records)
+    regressed = sum(bool(r.regression) for r in records)
     headline = f"{stable} stable, {len(records) - stable} unstable"
     if regressed:
         headline += f" ({regressed} less stable than the stored run)"
     lines = [headline]
     rows = [("model", "check", "metric", "limit", "margin", "baseline", "verdict")]
-    ordered = sorted(records, key=lambda r: (r["passed"], r["nodeid"]))  # failures first
+    ordered = sorted(records, key=lambda r: (r.passed, r.nodeid))  # failures first
     rows += [summary_row(r) for r in ordered]
     lines += _table(rows)
     findings = expectation_rows(records)
@@ -98,7 +99,7 @@ def summary_lines(records: list[dict[str, Any]], *, details: bool = False, writt
     if details:
         lines.append("")
         for r in ordered:
-            lines.append(f"{r['nodeid']}: {'stable' if r['passed'] else 'UNSTABLE'} — {r['explanation']}")
+            lines.append(f"{r.nodeid}: {'stable' if r.passed else 'UNSTABLE'} — {r.explanation}")
     for path in written:
         lines.append(f"stability results written to {path}")
     if html_path is not None:
