@@ -430,6 +430,8 @@ def test_bad_input(matrix, bad):
     assert report["outcome"] == "failed", report
     text = report["longrepr"]
     _assert_no_library_frames(text)
+    # said once: no chained exception's text before it ("During handling of the above exception ...")
+    assert "During handling" not in text and "direct cause" not in text and text.count(text.splitlines()[0]) == 1, text
     assert re.search(bad.message, text, re.S), text
     assert text.startswith("UNSTABLE") == (bad.outcome == UNSTABLE), text
 

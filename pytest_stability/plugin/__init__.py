@@ -217,15 +217,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     from .runner import run_item
 
     argnames = pyfuncitem._fixtureinfo.argnames
+    error = None
     try:
         case = pyfuncitem.obj(**{a: pyfuncitem.funcargs[a] for a in argnames})
         settings = settings_for(pyfuncitem)
         outcome = run_item(pyfuncitem, spec, case, settings, pyfuncitem.config.stash[SESSION])
     except Exception as exc:
-        message = _input_error(exc, pyfuncitem.config.rootpath)
-        if message is None:
+        error = _input_error(exc, pyfuncitem.config.rootpath)
+        if error is None:
             raise
-        pytest.fail(message, pytrace=False)
+    if error is not None:  # failed outside the handler: pytest would print the chained exceptions' texts too
+        pytest.fail(error, pytrace=False)
     if outcome.record is not None:
         data = {k: v for k, v in outcome.record.to_json().items() if k != "nodeid"}  # the report has the node id
         pyfuncitem.user_properties.append((PROPERTY, json.dumps(data)))
