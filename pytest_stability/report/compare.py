@@ -5,7 +5,7 @@ structure check, ``psnr`` per sampling ratio for the more-samples check) and the
 absolute or relative (``ratio:10%,psnr:0.5,recovery:0.1``). Each kind says which of its numbers are worse
 (:meth:`~pytest_stability.kinds.base.CheckKind.regressions`); a verdict that turned from stable to unstable is
 always a regression. Standard library only; shared by the plugin (``--stability-compare``) and
-``python -m pytest_stability compare``.
+``pytest-stability compare``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Saving merges: a partial run (``-k``, sharded CI) updates the entries it ran and
 Writes are atomic (a temporary file renamed over the old one), so an interrupted run never leaves a
 half-written store; the JSON report and the saved tensors (:func:`atomic_save`) are written the same way.
 Standard library only (torch is imported inside :func:`atomic_save`); shared by the plugin and
-``python -m pytest_stability compare``.
+``pytest-stability compare``.
 """
 
 from __future__ import annotations
