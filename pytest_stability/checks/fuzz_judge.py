@@ -223,9 +223,9 @@ class FuzzJudge:
         ref = self._run(pm_g, z, detail)[0] if pm_g is not None else None
         relative = (l2_norm(z).cpu() / pm.scale.cpu()).double()
         if detail:
-            lost = detail_lost(value, ref, self.min_recovery, self.recovery_margin)[0]
+            lost, limits = detail_lost(value, ref, self.min_recovery, self.recovery_margin)
             b = int(torch.argmin(torch.where(lost, value, value + 10.0)))
-            return FuzzOutcome(p, not bool(lost.any()), b, None, None, None, float(value[b]),
+            return FuzzOutcome(p, not bool(lost.any()), b, None, float(limits[b]), None, float(value[b]),
                                None if ref is None else float(ref[b]), float(relative[b]), out[b:b + 1])
         limit = kappa_limit(value, self.max_ratio, self.baseline_factor, ref)
         over = value > limit

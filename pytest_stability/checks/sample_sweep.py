@@ -82,7 +82,8 @@ def sample_sweep(model: Any, images: torch.Tensor, family: OperatorFamily | Call
         "baseline": None if not ref_rows else reference(baseline, family(ratios[0])).name,
         "baseline_psnr": ref_psnr, "baseline_ssim": None if not ref_rows else
         torch.stack([s for _, s in ref_rows]).mean(dim=1),
-        "tol_db": tol_db, "min_gain_db": min_gain_db, "worst_drop_db": float(drops[worst]), "gain_db": gain,
+        "tol_db": tol_db, "min_gain_db": min_gain_db, "worst_drop_db": float(drops[worst]),
+        "worst_drop_ratios": [achieved[worst], achieved[worst + 1]], "gain_db": gain,
         "baseline_gain_db": ref_gain, "trained_ratio": trained_ratio,
         "margin": min([relative_margin(float(drops[worst]), tol_db)]
                       + ([relative_margin(gain, min_gain_db, stable_above=True)] if min_gain_db is not None

@@ -12,6 +12,7 @@ without torch; a kind imports the check's algorithm inside :meth:`~CheckKind.com
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,49 @@ class Skipped:
 def fmt(value: Any, spec: str = ".3g") -> str:
     """A number of a record for a table cell: "-" when missing, strings ("inf") as they are."""
     return "-" if value is None else (value if isinstance(value, str) else format(value, spec))
+
+
+def number(value: Any) -> float | None:
+    """A record's number as a float ("inf", "-inf", "nan" from JSON included), None when missing or not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same(limit: float, value: Any) -> bool:
+    """Whether a limit is this option's value (the rule that set it)."""
+    return number(value) is not None and math.isclose(limit, number(value), rel_tol=1e-6)
+
+
+def kappa_limit_text(ratio: Any, limit: Any, max_ratio: Any, baseline_factor: Any) -> str:
+    """The limit cell of a κ verdict: which side κ is on, the limit, and the rule that set it
+    (``≤ 3.98 (2 × κ_g)``, ``> 3 (max_ratio)``); the limit is the smaller of the two (checks.rules.kappa_limit)."""
+    kappa, lim = number(ratio), number(limit)
+    if lim is None:
+        return "-"
+    if math.isinf(lim):
+        return "none"
+    factor = number(baseline_factor)
+    rule = "max_ratio" if _same(lim, max_ratio) else (f"{factor:g} × κ_g" if factor is not None else "?")
+    return f"{'≤' if kappa is not None and kappa <= lim else '>'} {fmt(limit)} ({rule})"
+
+
+def recovery_limit_text(recovery: Any, limit: Any, min_recovery: Any, recovery_margin: Any) -> str:
+    """The limit cell of a ρ verdict: which side ρ is on, the limit and its rule (``< 0.69 (ρ_g − 0.30)``,
+    ``≥ 0.50 (min_recovery)``, or none when the baseline loses the detail too: checks.rules.detail_lost)."""
+    rho, lim = number(recovery), number(limit)
+    if lim is None:
+        lim = number(min_recovery)
+    if lim is None:
+        return "-"
+    if lim == -math.inf:
+        return "none (ρ_g too low)"
+    margin = number(recovery_margin)
+    rule = "min_recovery" if _same(lim, min_recovery) else (f"ρ_g − {margin:.2f}" if margin is not None else "?")
+    return f"{'≥' if rho is not None and rho >= lim else '<'} {fmt(lim, '.2f')} ({rule})"
 
 
 def lacks_criterion(values: dict[str, Any]) -> bool:
@@ -115,4 +159,5 @@ class CheckKind:
         return ""
 
 
-__all__ = ["NO_STORED_CASE", "CheckKind", "CheckSpec", "OptionError", "Skipped", "Worse", "fmt", "lacks_criterion"]
+__all__ = ["NO_STORED_CASE", "CheckKind", "CheckSpec", "OptionError", "Skipped", "Worse", "fmt", "kappa_limit_text",
+           "lacks_criterion", "number", "recovery_limit_text"]

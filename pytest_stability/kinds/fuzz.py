@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Numbers, Record
-from .base import CheckKind, OptionError, Skipped, fmt, lacks_criterion
+from .base import CheckKind, OptionError, Skipped, fmt, kappa_limit_text, lacks_criterion, recovery_limit_text
 from .worst_case import perturbation_figures
 
 
@@ -112,10 +112,12 @@ class Fuzz(CheckKind):
     def row(self, record: Record) -> tuple[str, str, str, str]:
         n: FuzzNumbers = record.numbers
         if n.input_kind == "detail":
-            metric, limit = f"ρ {fmt(n.recovery, '.2f')}", fmt(n.min_recovery, ".2f")
+            metric = f"ρ {fmt(n.recovery, '.2f')}"
+            limit = recovery_limit_text(n.recovery, n.limit, n.min_recovery, n.recovery_margin)
             base = f"ρ_g {fmt(n.baseline_recovery, '.2f')}"
         else:
-            metric, limit = f"κ {fmt(n.ratio)}", fmt(n.limit)
+            metric = f"κ {fmt(n.ratio)}"
+            limit = kappa_limit_text(n.ratio, n.limit, n.max_ratio, n.baseline_factor)
             base = f"κ_g {fmt(n.baseline_ratio)}"
         if n.input_kind:
             metric += f" ({n.input_kind})"

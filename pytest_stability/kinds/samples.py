@@ -9,12 +9,13 @@ reconstructions per ratio.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..records import Numbers, Record
-from .base import CheckKind, OptionError, Worse, fmt
+from .base import CheckKind, OptionError, Worse, fmt, number
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SamplesNumbers(Numbers):
     tol_db: float | None = None
     min_gain_db: float | None = None
     worst_drop_db: float | str | None = None
+    worst_drop_ratios: list[Any] | None = None
     gain_db: float | str | None = None
     baseline_gain_db: float | str | None = None
     trained_ratio: float | None = None
@@ -61,11 +63,24 @@ class Samples(CheckKind):
                 f"baseline={s['baseline']}, seed={ctx.seed}"]
 
     def row(self, record: Record) -> tuple[str, str, str, str]:
+        """The sweep's first and last PSNR and the verdict's deciding number: the worst step between two ratios
+        against −tol_db, or the gain over the sweep against min_gain_db when that rule is the closer to failing
+        (the margin is the smaller of the two, checks.sample_sweep)."""
         n: SamplesNumbers = record.numbers
         psnr, base_psnr = n.psnr, n.baseline_psnr
         base = "-" if not base_psnr else f"{fmt(base_psnr[0], '.1f')}→{fmt(base_psnr[-1], '.1f')} dB"
-        return ("samples", f"PSNR {fmt(psnr[0], '.1f')}→{fmt(psnr[-1], '.1f')} dB",
-                f"drop ≤ {fmt(n.tol_db, '.2f')} dB", base)
+        metric = f"PSNR {fmt(psnr[0], '.1f')}→{fmt(psnr[-1], '.1f')} dB"
+        gain, min_gain, margin = number(n.gain_db), number(n.min_gain_db), number(n.margin)
+        if (gain is not None and min_gain is not None and margin is not None
+                and math.isclose(margin, (gain - min_gain) / (abs(min_gain) or 1.0), rel_tol=1e-6)):
+            return ("samples", f"{metric}, gain {gain:+.2f}",
+                    f"{'≥' if gain >= min_gain else '<'} {min_gain:.2f} dB (min_gain_db)", base)
+        drop, tol = number(n.worst_drop_db), number(n.tol_db)
+        if drop is None or tol is None:
+            return "samples", metric, "-", base
+        step = "" if not n.worst_drop_ratios else f" at {fmt(n.worst_drop_ratios[0])}→{fmt(n.worst_drop_ratios[1])}"
+        return ("samples", f"{metric}, step {-drop:+.2f}{step}",
+                f"{'≥' if drop <= tol else '<'} {-tol:.2f} dB (tol_db)", base)
 
     def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
         before, after = old.numbers, new.numbers

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..records import Numbers, Record
-from .base import CheckKind, CheckSpec, Worse, fmt
+from .base import CheckKind, CheckSpec, Worse, fmt, recovery_limit_text
 
 
 @dataclass
@@ -64,8 +64,8 @@ class Structure(CheckKind):
 
     def row(self, record: Record) -> tuple[str, str, str, str]:
         n: StructureNumbers = record.numbers
-        limit = n.limit if n.limit is not None else n.min_recovery
-        return (f"structure {n.detail}", f"ρ {fmt(n.recovery, '.2f')}", fmt(limit, ".2f"),
+        return (f"structure {n.detail}", f"ρ {fmt(n.recovery, '.2f')}",
+                recovery_limit_text(n.recovery, n.limit, n.min_recovery, n.recovery_margin),
                 f"ρ_g {fmt(n.baseline_recovery, '.2f')}")
 
     def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:

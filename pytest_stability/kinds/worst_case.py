@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import Numbers, Record, optional
-from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, lacks_criterion
+from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, kappa_limit_text, lacks_criterion
 
 
 @dataclass
@@ -99,7 +99,8 @@ class WorstCase(CheckKind):
 
     def row(self, record: Record) -> tuple[str, str, str, str]:
         n: WorstCaseNumbers = record.numbers
-        return f"worst_case eps={n.eps:g}", f"κ {fmt(n.ratio)}", fmt(n.limit), f"κ_g {fmt(n.baseline_ratio)}"
+        return (f"worst_case eps={n.eps:g}", f"κ {fmt(n.ratio)}",
+                kappa_limit_text(n.ratio, n.limit, n.max_ratio, n.baseline_factor), f"κ_g {fmt(n.baseline_ratio)}")
 
     def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
         return [w for w in (worse("ratio", old.numbers.ratio, new.numbers.ratio, True, ""),) if w]

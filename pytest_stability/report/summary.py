@@ -61,13 +61,25 @@ def expectation_rows(records: Sequence[Record]) -> list[dict[str, Any]]:
     return rows
 
 
+def expected_failure(r: Record) -> bool:
+    """Whether the item is a recorded expected failure (pytest's xfail): unstable, as declared with expect=
+    (or under a declared mismatch), and no regression."""
+    return not r.passed and not r.regression and bool(r.expected) and _agrees(r)
+
+
+def _agrees(r: Record) -> bool:
+    return (r.check_verdict == r.expected) != (r.mismatch_reason is not None)
+
+
 def summary_row(r: Record) -> tuple[str, str, str, str, str, str, str]:
-    """(model, check, metric, limit, margin, baseline, verdict) for one record; the middle four are its kind's."""
+    """(model, check, metric, limit, margin, baseline, verdict) for one record; the middle four are its kind's
+    (the limit cell says which side of the limit the metric is and the rule that set it)."""
     what, metric, limit, base = kind(r.check).row(r)
     verdict = "stable" if r.passed else ("REGRESSED" if r.regression else "UNSTABLE")
-    if r.expected and not r.regression:
-        agrees = (r.check_verdict == r.expected) != (r.mismatch_reason is not None)
-        verdict += " (expected)" if agrees else " (NOT expected)"
+    if expected_failure(r):
+        verdict += " xfail (expected)"
+    elif r.expected and not r.regression:
+        verdict += " (expected)" if _agrees(r) else " (NOT expected)"
     return (r.model, what, metric, limit, margin_text(r.margin), base, verdict)
 
 
@@ -80,6 +92,9 @@ def summary_lines(records: Sequence[Record], *, details: bool = False, written: 
     stable = sum(r.passed for r in records)
     regressed = sum(bool(r.regression) for r in records)
     headline = f"{stable} stable, {len(records) - stable} unstable"
+    expected = sum(expected_failure(r) for r in records)
+    if expected:
+        headline += f" ({expected} of them expected: xfail)"
     if regressed:
         headline += f" ({regressed} less stable than the stored run)"
     lines = [headline]
