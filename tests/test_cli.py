@@ -37,7 +37,8 @@ def run(tmp_path_factory):
     (folder / "conftest.py").write_text(planted_conftest(16))
     (folder / "test_models.py").write_text(TESTS)
     subprocess.run([sys.executable, "-m", "pytest", "--stability", "-p", "no:cacheprovider", "-q",
-                    "--stability-json=run.json", "--stability-report=report", "--stability-save=store.json"],
+                    "--stability-json=run.json", "--stability-report=report", "--stability-save-tensors",
+                    "--stability-save=store.json"],
                    cwd=folder, capture_output=True, check=False)
     assert (folder / "run.json").is_file() and (folder / "store.json").is_file()
     return folder

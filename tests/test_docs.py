@@ -171,7 +171,7 @@ def test_reports_page_documents_every_field_and_file_of_a_real_run(pytester):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_tiny=TESTS)
     pytester.runpytest("--stability", "--stability-json=first.json", "--stability-report=report",
-                       "--stability-save").assert_outcomes(passed=2, failed=1)
+                       "--stability-save-tensors", "--stability-save").assert_outcomes(passed=2, failed=1)
     pytester.runpytest("--stability", "--stability-json=second.json", "-k", "worst_case").assert_outcomes(failed=1)
     text = page("reports.md")
 

@@ -39,7 +39,7 @@ def test_zero_filled(images, gain):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """One run shared by the tests (pytester is function-scoped, so a subprocess in a module-scoped folder):
-    a failure (the planted gain) and passes, with --stability-report=report."""
+    a failure (the planted gain) and passes, with --stability-report=report --stability-save-tensors."""
     import subprocess
     import sys
 
@@ -48,7 +48,8 @@ def report(tmp_path_factory):
     (path / "test_zoo.py").write_text(TESTS)
     (path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", "--stability", "--stability-report=report",
-                           "-p", "no:cacheprovider", "-q"], cwd=path, capture_output=True, text=True, timeout=300)
+                           "--stability-save-tensors", "-p", "no:cacheprovider", "-q"], cwd=path, capture_output=True,
+                          text=True, timeout=300)
     return {"path": path, "dir": path / "report", "stdout": proc.stdout, "stderr": proc.stderr,
             "rc": proc.returncode}
 

@@ -218,8 +218,21 @@ def test_numbers_travel_on_user_properties_into_junit_xml(project):
 
 
 @XDIST
-def test_report_folder_holds_results_and_perturbations(project, workers):
-    result = _run(project, workers, "--stability", "--stability-report=report")
+def test_report_folder_holds_the_page_and_results_and_tensors_on_request(project, workers):
+    """The pictures are drawn from the items' tensors; the tensors (most of a report's size) stay only with
+    --stability-save-tensors."""
+    lean = _run(project, workers, "--stability", "--stability-report=lean")
+    lean.stdout.fnmatch_lines(["*pictures in lean*index.html (add --stability-save-tensors to keep the tensors)*"])
+    assert (project.path / "lean" / "index.html").is_file() and not (project.path / "lean" / "items").exists()
+    assert list((project.path / "lean" / "figures").glob("*.png"))
+    assert all("tensors_file" not in r for r in _records(project.path / "lean" / "results.json").values())
+
+    alone = project.runpytest("--stability", "--stability-save-tensors")
+    assert alone.ret == pytest.ExitCode.USAGE_ERROR
+    alone.stderr.fnmatch_lines(["*--stability-save-tensors keeps the tensors of the report folder: add "
+                                "--stability-report DIR.*"])
+
+    result = _run(project, workers, "--stability", "--stability-report=report", "--stability-save-tensors")
     result.stdout.fnmatch_lines(["*perturbation and reconstructions saved to *report*items*.pt*",
                                  "stability results written to report*results.json"])
     records = _records(project.path / "report" / "results.json")

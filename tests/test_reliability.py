@@ -334,7 +334,7 @@ def test_planted(images):
     return case(Gain(8.0), images, "planted")
 ''')
     nodeid = "test_run.py::test_planted[worst_case-eps=0.02]"
-    pytester.runpytest("--stability", "--stability-report=report").assert_outcomes(failed=1)
+    pytester.runpytest("--stability", "--stability-report=report", "--stability-save-tensors").assert_outcomes(failed=1)
     tensors = pytester.path / "report" / "items" / f"{safe_name(nodeid)}.pt"
     replay = pytester.path / ".pytest_cache" / "d" / "stability-replay" / f"{safe_name(nodeid)}.pt"
     assert tensors.is_file() and replay.is_file()
@@ -461,7 +461,8 @@ def test_planted(images, gain):
     return case(Gain(gain), images, "planted")
 ''')
     before = {p for p in pytester.path.parent.rglob("*")}
-    pytester.runpytest("--stability", "--stability-report=report").assert_outcomes(failed=len(ids))
+    pytester.runpytest("--stability", "--stability-report=report", "--stability-save-tensors").assert_outcomes(
+        failed=len(ids))
     written = {p for p in pytester.path.parent.rglob("*") if p not in before}
     items, replay = pytester.path / "report" / "items", pytester.path / ".pytest_cache" / "d" / "stability-replay"
     tensors = sorted(p for p in written if p.suffix == ".pt")

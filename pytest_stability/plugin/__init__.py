@@ -39,7 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print every verdict's explanation under the stability summary")
     group.addoption("--stability-json", metavar="PATH", help="write all stability results to one JSON file")
     group.addoption("--stability-report", metavar="DIR",
-                    help="write the JSON results, the perturbations (.pt) and the HTML report (index.html) into DIR")
+                    help="write the HTML report (index.html, its pictures) and the JSON results into DIR")
+    group.addoption("--stability-save-tensors", action="store_true",
+                    help="keep each item's tensors (perturbation, reconstructions) as DIR/items/*.pt after the "
+                         "report is drawn (needs --stability-report)")
     group.addoption("--stability-seed", type=int, default=None, help="seed of every search and noise draw (0)")
     group.addoption("--stability-device", metavar="DEVICE", default=None,
                     help="cpu, cuda or cuda:N (with xdist: one GPU per worker); models are copied there")

@@ -171,8 +171,11 @@ def _message(ctx: ItemContext, result: CheckResult, n: Any, saved: Path | None, 
              f"REGRESSION {ctx.spec.id} [{result.model}]: {result.explanation}"]
     lines += [f"  {why}" for why in reasons]
     lines += check.settings_lines(ctx, n)
-    if saved is not None:
+    if saved is not None and ctx.session.keep_tensors:
         lines.append(f"  perturbation and reconstructions saved to {saved}")
+    elif saved is not None:
+        lines.append(f"  pictures in {ctx.session.report_dir / 'index.html'} (add --stability-save-tensors to keep the "
+                     "tensors)")
     elif ctx.session.report_dir is None:
         lines.append("  (add --stability-report DIR to save the perturbation and reconstructions)")
     lines += check.rerun_lines(ctx, n, f"pytest --stability {shlex.quote(ctx.item.nodeid)}")

@@ -49,6 +49,10 @@ class StabilitySession:
         self.max_steps, self.max_seconds = parse_budget(opt("stability_budget"))
         self.replay_only = bool(opt("stability_replay_only"))
         self.report_dir = Path(opt("stability_report")) if opt("stability_report") else None
+        self.keep_tensors = bool(opt("stability_save_tensors"))
+        if self.enabled and self.keep_tensors and self.report_dir is None:
+            raise pytest.UsageError("--stability-save-tensors keeps the tensors of the report folder: add "
+                                    "--stability-report DIR.")
         self.json_path = Path(opt("stability_json")) if opt("stability_json") else None
         self.save_path = self._store_path(opt("stability_save"))
         self.compare_path = self._store_path(opt("stability_compare"))
@@ -167,15 +171,30 @@ class StabilitySession:
         self.stopped_early = bool(session.shouldfail or session.shouldstop)
 
     def finish(self) -> None:
-        """Write the JSON report(s) and the store; a failure to write warns, never fails the session."""
+        """Write the HTML report, the JSON report(s) and the store; a failure to write warns, never fails the
+        session. The items' tensors (DIR/items/*.pt, which the workers wrote for the pictures) are removed once the
+        pictures are drawn, unless --stability-save-tensors keeps them."""
         self.written = []
+        if self.report_dir is not None:
+            self._write_html(self.document())
+            if not self.keep_tensors:
+                self._drop_tensors()
         for path in self.json_targets():
             self._try(lambda p=path: self._write_json(p), path)
         if self.save_path is not None and self.records:
             self._try(lambda: merge_results(self.save_path, [r.to_json() for r in self.records], self.environment()),
                       self.save_path)
-        if self.report_dir is not None:
-            self._write_html(self.document())
+
+    def _drop_tensors(self) -> None:
+        """Remove the tensors files this run's records name (and DIR/items when that leaves it empty)."""
+        for r in self.records:
+            if r.tensors_file:
+                with contextlib.suppress(OSError):
+                    (self.report_dir / r.tensors_file).unlink(missing_ok=True)
+                r.tensors_file = None
+        self._json_text = ResultsText()  # its texts of the records name the files
+        with contextlib.suppress(OSError):
+            (self.report_dir / "items").rmdir()  # only when empty
 
     def _write_html(self, document: dict[str, Any]) -> None:
         """DIR/index.html of --stability-report; any failure to render warns, never fails the session."""
