@@ -211,6 +211,13 @@ def test_json_report_schema(project, workers):
     assert "baseline_ratio" in planted
 
 
+def test_log_cli_level_info_shows_a_search_live(project):
+    result = project.runpytest("--stability", "--log-cli-level=INFO", "-k", "planted")
+    result.stdout.fnmatch_lines(["*live log call*",
+                                 "INFO * worst-case search of 'planted' (corrected): 2 image(s), eps 0.02, *",
+                                 "INFO * worst-case search of 'planted' done after * steps*"])
+
+
 def test_numbers_travel_on_user_properties_into_junit_xml(project):
     project.runpytest("--stability", "--junitxml=junit.xml", "-k", "zero")
     xml = (project.path / "junit.xml").read_text()

@@ -222,6 +222,28 @@ class Detaching(torch.nn.Module):
         return z.detach() * 2
 
 
+@pytest.mark.parametrize("mode", ["corrected", "faithful"])
+def test_a_search_logs_its_progress_at_info(mri, images, caplog, mode):
+    """The pytest_stability logger says the start, the step, the best κ so far, the evaluations and the end
+    (log_every=0: a line every step); nothing at WARNING."""
+    f = Reconstructor(Planted(mri), mri, inputs="y")
+    settings = {"schedule": (3, 3)} if mode == "faithful" else {"eps": (0.01, 0.05), "steps": 6, "patience": 100}
+    with caplog.at_level("INFO", logger="pytest_stability"):
+        PerturbationSearch(mode=mode, log_every=0.0, **settings).run(f, images)
+    lines = [r.getMessage() for r in caplog.records if r.name == "pytest_stability"]
+    assert lines[0].startswith(f"worst-case search of 'Planted' ({mode}): 2 image(s)")
+    steps = [line for line in lines if ": step " in line]
+    assert len(steps) == 6 and steps[0].startswith("worst-case search of 'Planted': step 1/6, best κ ")
+    assert "forward and" in steps[-1] and "backward passes" in steps[-1]
+    if mode == "corrected":
+        assert "(eps 0.01), " in steps[-1] and "(eps 0.05)" in steps[-1]
+    assert lines[-1].startswith("worst-case search of 'Planted' done after 6 steps in ")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pytest_stability"):
+        PerturbationSearch(mode=mode, log_every=0.0, **settings).run(f, images)
+    assert not caplog.records
+
+
 def test_a_model_without_gradients_gets_a_gradient_free_search_with_a_warning(mri, images):
     f = Reconstructor(Detaching(), mri)  # 2·A*y: κ = 2‖A*A r‖/‖r‖ ≤ 2, about 2·sqrt(ratio) ≈ 1.2 at random
     with pytest.warns(StabilityWarning, match="weaker lower bound"):

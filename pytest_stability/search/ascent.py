@@ -20,6 +20,7 @@ from ..models import ModelError, as_reconstructor, frozen
 from ..names import DOMAINS, MODES
 from ..tensors import normalize, per_sample, randn
 from .map import PerturbationMap
+from .progress import Progress
 from .result import SearchResult
 
 
@@ -41,7 +42,8 @@ class PerturbationSearch:
     exceeds this (its verdict is decided); one number, or one per eps. ``patience``: stop an element after
     this many steps without a 0.1 % gain. ``schedule``, ``stab_*``, ``max_r_norm`` and ``max_diff_norm``: the
     faithful mode's snapshots, constants and stop rules (see :meth:`_faithful`). ``time_limit``: seconds after
-    which the ascent stops and reports the best found so far (a budget, not deterministic).
+    which the ascent stops and reports the best found so far (a budget, not deterministic). ``log_every``:
+    seconds between progress lines at INFO on the ``pytest_stability`` logger (:mod:`.progress`).
     """
 
     eps: Sequence[float] = (0.02,)
@@ -65,6 +67,7 @@ class PerturbationSearch:
     max_r_norm: float = math.inf
     max_diff_norm: float = math.inf
     time_limit: float | None = None
+    log_every: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.eps, (int, float)):
@@ -217,10 +220,14 @@ class PerturbationSearch:
             stop = per_eps.repeat_interleave(r * b)
 
         started = time.monotonic()
+        progress = Progress(pm.f.name, "gradient-free" if gradient_free else "corrected", self.eps, self.steps, b,
+                            self.log_every)
+        taken = 0
         for step in range(self.steps):
             if self.time_limit is not None and step > 0 and time.monotonic() - started > self.time_limit:
                 history[:, step:] = history[:, step - 1:step]
                 break
+            taken = step + 1
             idx = torch.nonzero(active).flatten()
             dev_idx = idx.to(z.device)
             zt = z[dev_idx].detach()
@@ -243,6 +250,7 @@ class PerturbationSearch:
             stall[idx] = torch.where(improved.cpu(), 0, stall[idx] + 1)
             ratio = torch.sqrt(2 * best_obj) / l2_norm(best_z).clamp_min(1e-30)
             history[:, step] = ratio.detach().cpu().float()
+            progress.step(step, lambda s=step: history[:, s].view(k, r * b).amax(dim=1).tolist(), pm.counts)
             decided = bad.clone()
             if stop is not None:
                 passed_limit = (ratio[dev_idx] > stop[dev_idx]).cpu()
@@ -270,6 +278,7 @@ class PerturbationSearch:
             if k > 1 and (step + 1) % self.warm_start_every == 0:
                 self._warm_start(z, momentum, alpha, best_obj, best_z, rho, active, k * r * b, r * b)
 
+        progress.done(taken, history[:, -1].view(k, r * b).amax(dim=1).tolist(), pm.counts)
         # best over restarts for every (eps, image)
         obj_kb = best_obj.view(k, r, b)
         pick = obj_kb.argmax(dim=1)  # (k, b)
@@ -332,6 +341,8 @@ class PerturbationSearch:
         v = torch.zeros_like(r)
         active = torch.ones(pm.batch, dtype=torch.bool, device=r.device)
         snaps, outs, history = [], [], []
+        total = sum(int(s) for s in self.schedule)
+        progress = Progress(pm.f.name, "faithful", (), total, pm.batch, self.log_every)
         for block in self.schedule:
             for _ in range(int(block)):
                 r = r.detach().requires_grad_(True)
@@ -342,12 +353,14 @@ class PerturbationSearch:
                 grad = pm.gradient(q.sum(), r)
                 norm = l2_norm(r.detach())
                 history.append((change.detach() / norm.clamp_min(1e-30)).cpu())
+                progress.step(len(history) - 1, lambda: [float(history[-1].max())], pm.counts)
                 active &= (norm < self.max_r_norm * pm.scale) & (change.detach() < self.max_diff_norm * reference)
                 v = per_sample(active, v) * (self.stab_gamma * v + self.stab_eta * grad)
                 r = r.detach() + v
             with torch.no_grad():
                 outs.append(pm.evaluate(r, index))
             snaps.append(r.detach())
+        progress.done(total, [float(history[-1].max())], pm.counts)
         z, out = torch.stack(snaps), torch.stack(outs)
         rel = l2_norm(z.reshape(-1, *z.shape[2:])).view(len(snaps), -1) / pm.scale
         hist = torch.stack(history, dim=-1).float()  # (B, T)
