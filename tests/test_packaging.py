@@ -27,6 +27,16 @@ def test_the_command_and_the_plugin_are_installed_entry_points():
     assert PROJECT["project"]["entry-points"]["pytest11"] == {"stability": "pytest_stability.plugin"}
 
 
+def test_what_the_package_imports_is_declared_and_nothing_more():
+    """Pillow draws the details and the pictures and reads image files; torchvision is not used (deepinv and
+    fastmri, test extras, bring it)."""
+    names = {r.split(">")[0].split("=")[0].strip().lower() for r in PROJECT["project"]["dependencies"]}
+    assert names == {"pytest", "torch", "numpy", "scipy", "hypothesis", "pillow"}
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "pytest_stability").rglob("*.py"))
+    assert "import torchvision" not in sources and "from torchvision" not in sources
+    assert "from PIL import" in sources
+
+
 def test_dependencies_are_ranges_not_pins():
     """Pins belong to .ci/run and tox.ini (constraints.txt); the package declares what it works with."""
     for requirement in PROJECT["project"]["dependencies"]:
