@@ -1,6 +1,7 @@
 """The paper's headline, as pictures: ``python -m conftest_examples.headline REPORT_DIR OUT_DIR``.
 
-For every worst-case item of a demo report (``./dev demo`` writes ``stability-report/``) at its largest eps, writes
+For every worst-case item of a demo report (``./dev demo --stability-save-tensors`` writes ``stability-report/`` with
+the items' tensors) at its largest eps, writes
 ``OUT_DIR/headline_<model>.png``: one row at full resolution (every pixel shown as 2 × 2) of x, x + r, f(Ax),
 f(A(x + r)), |f(A(x + r)) − f(Ax)| and the TV baseline's g(A(x + r)), each captioned with its PSNR against x, on one
 grey scale (the difference magnified, its factor in the caption). Prints, per model, the numbers the docs quote:
@@ -68,6 +69,9 @@ def main() -> None:
         biggest = largest.get(r["model"], {}).get("eps", 0)
         if r["check"] == "worst_case" and r.get("tensors_file") and r["eps"] >= biggest:
             largest[r["model"]] = r
+    if not largest:
+        raise SystemExit(f"{args.report}: no worst-case item kept its tensors; run the demo with them: "
+                         "./dev demo --stability-save-tensors")
     args.out.mkdir(parents=True, exist_ok=True)
     for model, r in sorted(largest.items()):
         tensors = torch.load(args.report / r["tensors_file"], weights_only=True)

@@ -153,7 +153,7 @@ def test_an_unstable_model_fails_its_own_item_with_the_numbers(project):
     result.stdout.fnmatch_lines([
         "*UNSTABLE worst_case-eps=0.02 [[]planted]: κ = * > limit 3 (max_ratio 3) at eps = 0.02*",
         "*settings: eps=0.02, domain=image, steps=8, seed=0, max_ratio=3.0, baseline_factor=2.0, baseline=None*",
-        "*(add --stability-report DIR to save the perturbation and reconstructions)*",
+        "*(add --stability-report DIR for the report with its pictures)*",
         "*replay: pytest --stability 'test_zoo_models.py::test_planted[[]worst_case-eps=0.02]' --stability-seed 0 "
         "--stability-replay-only*",
     ])
@@ -179,7 +179,7 @@ def test_verbose_lines_carry_each_items_number_and_limit(project, workers):
     result = _run(project, workers, "--stability", "-v", "-k", "zero or planted or ordinary")
     result.assert_outcomes(passed=2, failed=1)
     out = result.stdout.str()  # xdist writes the word before the id, plain pytest after it
-    passed = r"PASSED \(κ 1(\.0+)? ≤ 3 \(max_ratio\)\)"
+    passed = r"PASSED: κ 1(\.0+)? ≤ 3 \(max_ratio\)"
     item = r"test_zero_filled\[worst_case-eps=0.02\]"
     assert re.search(f"{item}.*{passed}", out) or re.search(f"{passed}.*{item}", out), out
     assert re.search(r"FAILED (\S+::)?test_planted\[worst_case-eps=0.02\]", out), out  # a failure's word is plain

@@ -501,9 +501,11 @@ def test_hostile_model_names_and_baselines_are_escaped_in_text_and_attributes(tm
     parser = Tags()
     parser.feed(page)
     assert not [(t, a) for t, a in parser.tags for name in a if name.startswith("on")]  # no event handler
-    images = [a for t, a in parser.tags if t == "img"]  # x, x + r, |r|, f(Ax), f(A(x + r)), |difference|, g's two
-    assert len(images) == 8 and all(a["src"].startswith("figures/") for a in images)
-    assert sum(hostile in a["alt"] for a in images) == 2  # the baseline's captions: the name intact, as text
+    images = [a for t, a in parser.tags if t == "img"]
+    assert all(a["src"].startswith("figures/") for a in images)
+    panels = [a for a in images if a.get("class") != "plot"]  # plots: κ against eps, named by the model
+    assert len(panels) == 8  # x, x + r, |r|, f(Ax), f(A(x + r)), the artefact map, g's two
+    assert sum(hostile in a["alt"] for a in panels) == 2  # the baseline's captions: the name intact, as text
 
 
 # -- 4. the end of a session never raises -------------------------------------------------------------

@@ -44,10 +44,10 @@ def test_samples_shows_the_failing_step_between_its_ratios():
     row = _row("samples", passed=False, psnr=[26.4, 28.0, 27.15, 30.9], ratios=[0.04, 0.056, 0.078, 0.1],
                worst_drop_db=0.85, worst_drop_ratios=[0.056, 0.078], tol_db=0.5, gain_db=4.5, min_gain_db=None,
                margin=-0.7)
-    assert row[2] == "PSNR 26.4→30.9 dB, step -0.85 at 0.056→0.078" and row[3] == "< -0.50 dB (tol_db)"
+    assert row[2] == "PSNR 26.4→30.9 dB, worst step -0.85 dB at 0.056→0.078" and row[3] == "< -0.50 dB (tol_db)"
     rising = _row("samples", psnr=[20.0, 21.0], worst_drop_db=-1.0, worst_drop_ratios=[0.2, 0.4], tol_db=0.5,
                   gain_db=1.0, min_gain_db=None, margin=3.0)
-    assert rising[2].endswith("step +1.00 at 0.2→0.4") and rising[3] == "≥ -0.50 dB (tol_db)"
+    assert rising[2].endswith("worst step +1.00 dB at 0.200→0.400") and rising[3] == "≥ -0.50 dB (tol_db)"
 
 
 def test_samples_shows_the_gain_when_stagnation_decides():

@@ -150,6 +150,11 @@ class CheckKind:
         """Why ``new`` is less stable than ``old`` by this check's metric (``worse`` applies the rules)."""
         return []
 
+    def overview(self, report_dir: Any, records: list[Record]) -> str:
+        """HTML for all of this check's records of a run, shown under the report's overview (e.g. a plot across
+        them); ``records`` are this check's only."""
+        return ""
+
     def report(self, report_dir: Any, record: Record) -> list[str]:
         """HTML the report shows for the record whether or not its tensors were saved (e.g. a plot of numbers)."""
         return []

@@ -8,7 +8,6 @@ reconstructions per ratio.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +77,9 @@ class Samples(CheckKind):
         drop, tol = number(n.worst_drop_db), number(n.tol_db)
         if drop is None or tol is None:
             return "samples", metric, "-", base
-        step = "" if not n.worst_drop_ratios else f" at {fmt(n.worst_drop_ratios[0])}→{fmt(n.worst_drop_ratios[1])}"
-        return ("samples", f"{metric}, step {-drop:+.2f}{step}",
+        where = n.worst_drop_ratios
+        step = "" if not where else f" at {fmt(where[0], '.3f')}→{fmt(where[1], '.3f')}"
+        return ("samples", f"{metric}, worst step {-drop:+.2f} dB{step}",
                 f"{'≥' if drop <= tol else '<'} {-tol:.2f} dB (tol_db)", base)
 
     def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
@@ -131,35 +131,24 @@ def _floats(values: Any) -> list[float] | None:
 
 def _plot(report_dir: Path, record: Record) -> str:
     """PSNR against the sampling ratio as a PNG (matplotlib), or a note when matplotlib is not installed."""
+    from ..report.figures import plot
+
     n: SamplesNumbers = record.numbers
     ratios, psnr, base = _floats(n.ratios), _floats(n.psnr), _floats(n.baseline_psnr)
     if not ratios or not psnr or len(ratios) != len(psnr):
         return ""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return ('<p class="note">Plots need matplotlib: <code>pip install pytest-stability[report]</code>.</p>')
-    figure = Figure(figsize=(4.8, 3.2), dpi=100)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    ax.plot(ratios, psnr, "o-", label=str(record.model))
-    if base is not None and len(base) == len(ratios):
-        ax.plot(ratios, base, "s--", label=str(record.baseline or "baseline"))
-    trained = n.trained_ratio
-    if isinstance(trained, (int, float)) and not isinstance(trained, bool):
-        ax.axvline(float(trained), color="gray", linestyle=":", label=f"trained ratio {float(trained):.3g}")
-    ax.set_xlabel("sampling ratio")
-    ax.set_ylabel("PSNR (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    figure.tight_layout()
-    folder = report_dir / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{hashlib.sha1(record.nodeid.encode()).hexdigest()[:12]}-psnr.png"
-    figure.savefig(folder / name)
-    return (f'<figure><img src="figures/{name}" alt="PSNR against sampling ratio" class="plot">'
-            f'<figcaption>PSNR against sampling ratio</figcaption></figure>')
+
+    def draw(ax: Any) -> None:
+        ax.plot(ratios, psnr, "o-", label=str(record.model))
+        if base is not None and len(base) == len(ratios):
+            ax.plot(ratios, base, "s--", label=str(record.baseline or "baseline"))
+        trained = n.trained_ratio
+        if isinstance(trained, (int, float)) and not isinstance(trained, bool):
+            ax.axvline(float(trained), color="gray", linestyle=":", label=f"trained ratio {float(trained):.3g}")
+        ax.set_xlabel("sampling ratio")
+        ax.set_ylabel("PSNR (dB)")
+
+    return plot(report_dir, record.nodeid, "psnr", "PSNR against sampling ratio", draw)
 
 
 def _table(n: SamplesNumbers) -> str:

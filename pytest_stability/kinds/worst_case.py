@@ -11,12 +11,13 @@ f(A(x + r)), their difference, the baseline's reconstructions and the growing pe
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..records import Numbers, Record, optional
-from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, kappa_limit_text, lacks_criterion
+from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, kappa_limit_text, lacks_criterion, number
 
 
 @dataclass
@@ -105,6 +106,32 @@ class WorstCase(CheckKind):
     def regressions(self, old: Record, new: Record, worse: Worse) -> list[str]:
         return [w for w in (worse("ratio", old.numbers.ratio, new.numbers.ratio, True, ""),) if w]
 
+    def overview(self, report_dir: Any, records: list[Record]) -> str:
+        """κ against eps per model (the worst image at each eps), with its limit: how fast the damage grows."""
+        from ..report.figures import plot
+
+        by_model: dict[str, list[Record]] = {}
+        for r in records:
+            if number(r.numbers.eps) is not None and number(r.numbers.ratio) is not None:
+                by_model.setdefault(r.model, []).append(r)
+        plots = []
+        for model, rs in sorted(by_model.items()):
+            rs = sorted(rs, key=lambda r: r.numbers.eps)
+
+            def draw(ax: Any, model: str = model, rs: list[Record] = rs) -> None:
+                eps = [r.numbers.eps for r in rs]
+                ax.plot(eps, [number(r.numbers.ratio) for r in rs], "o-", label=f"{model}: κ")
+                limits = [number(r.numbers.limit) for r in rs]
+                if all(lim is not None and math.isfinite(lim) for lim in limits):
+                    ax.plot(eps, limits, "s--", color="gray", label="limit")
+                ax.set_xlabel("eps (‖r‖ / ‖x‖)")
+                ax.set_ylabel("κ")
+
+            plots.append(plot(Path(report_dir), f"{model}\0kappa", "kappa", f"κ against eps: {model}", draw))
+        if not plots:
+            return ""
+        return "<h2>κ against eps</h2>" + "".join(dict.fromkeys(plots))  # one matplotlib note, not one per model
+
     def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
         n: WorstCaseNumbers = record.numbers
         return perturbation_figures(fig, tensors, n.domain, n.psnr_input, n.psnr_clean, n.psnr_perturbed,
@@ -113,9 +140,10 @@ class WorstCase(CheckKind):
 
 def perturbation_figures(fig: Any, tensors: dict[str, Any], domain: str | None, psnr_in: Any, psnr_clean: Any,
                          psnr_out: Any, baseline: str | None) -> str:
-    """x, x + r, |r| magnified, f(Ax), f(A(x + r)), |difference| and the baseline's reconstructions of both, then
+    """x, x + r, |r| magnified, f(Ax), f(A(x + r)), the artefact map (|difference| as a heat map, its region of
+    largest change outlined) and the baseline's reconstructions of both, then
     the growing perturbations of one search (the worst-case and the fuzz check draw a perturbation alike)."""
-    from ..report.figures import magnitude, num, peak
+    from ..report.figures import num, peak
 
     x, r = tensors.get("x"), tensors.get("perturbation")
     rec, out = tensors.get("reconstruction"), tensors.get("perturbed_reconstruction")
@@ -136,9 +164,7 @@ def perturbation_figures(fig: Any, tensors: dict[str, Any], domain: str | None, 
         parts.append(fig.image(out, "f(A(x + r))" + (f", PSNR {num(psnr_out, '.1f')} dB" if psnr_out is not None
                                                      else ""), top))
     if rec is not None and out is not None:
-        diff = magnitude(out - rec)
-        d_peak = peak(diff)
-        parts.append(fig.image(diff, f"|f(A(x + r)) − f(Ax)| ×{top / d_peak:.3g}", d_peak))
+        parts.append(fig.heat(out - rec, "artefact map |f(A(x + r)) − f(Ax)|"))
     name = baseline or "baseline"
     if tensors.get("baseline_reconstruction") is not None:
         parts.append(fig.image(tensors["baseline_reconstruction"], f"{name}: g(Ax)", top))

@@ -250,7 +250,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
     """Under -v, a passed or xfailed stability item's line carries its number, its limit and the limit's rule:
-    PASSED (κ 2.41 ≤ 3.98 (2 × κ_g)). A failure keeps the plain FAILED (its message has the numbers), so logs
+    PASSED: κ 2.41 ≤ 3.98 (2 × κ_g). A failure keeps the plain FAILED (its message has the numbers), so logs
     parsed for "FAILED <id>" work."""
     if report.when != "call" or config.get_verbosity() <= 0:
         return None
@@ -258,10 +258,10 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if data is None:
         return None
     _, _, metric, limit, _, _, _ = summary_row(record({"nodeid": report.nodeid, **data}))
-    numbers = f"({metric} {limit})"
+    numbers = f"{metric} {limit}"
     if hasattr(report, "wasxfail"):
-        return ("xfailed", "x", (f"XFAIL {numbers}", {"yellow": True})) if report.skipped else None
-    return ("passed", ".", (f"PASSED {numbers}", {"green": True})) if report.passed else None
+        return ("xfailed", "x", (f"XFAIL: {numbers}", {"yellow": True})) if report.skipped else None
+    return ("passed", ".", (f"PASSED: {numbers}", {"green": True})) if report.passed else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

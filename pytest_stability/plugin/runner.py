@@ -177,6 +177,6 @@ def _message(ctx: ItemContext, result: CheckResult, n: Any, saved: Path | None, 
         lines.append(f"  pictures in {ctx.session.report_dir / 'index.html'} (add --stability-save-tensors to keep the "
                      "tensors)")
     elif ctx.session.report_dir is None:
-        lines.append("  (add --stability-report DIR to save the perturbation and reconstructions)")
+        lines.append("  (add --stability-report DIR for the report with its pictures)")
     lines += check.rerun_lines(ctx, n, f"pytest --stability {shlex.quote(ctx.item.nodeid)}")
     return "\n".join(lines)

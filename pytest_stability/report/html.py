@@ -24,11 +24,11 @@ from .figures import Figures
 from .figures import escape as _e
 from .figures import num as _num
 from .store import atomic_write_text
-from .summary import expectation_rows, margin_text, summary_row
+from .summary import expectation_rows, expected_failure, margin_text, margin_value, summary_row
 
 __all__ = ["write_html"]
 
-FIGURE_NAME = re.compile(r"[0-9a-f]{12}-(\d+|psnr)\.png")
+FIGURE_NAME = re.compile(r"[0-9a-f]{12}-(\d+|psnr|kappa)\.png")
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
@@ -47,6 +47,12 @@ figcaption{font-size:.85em;max-width:12em}
 .note{color:#666;font-size:.9em}
 .incomplete{color:#b00;font-weight:bold}
 body.only-failures .pass{display:none}
+table.matrix td{min-width:11em}
+table.matrix td.pass{background:#e7f5e7}
+table.matrix td.fail{background:#fbe1e1}
+table.matrix td.xfail{background:#fff1c9}
+table.matrix td a{color:inherit;text-decoration:none}
+table.matrix .cell-verdict{font-weight:bold}
 """
 
 SCRIPT = """
@@ -137,6 +143,57 @@ def _summary(ordered: list[tuple[int, Record]]) -> str:
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 
+def _matrix(ordered: list[tuple[int, Record]]) -> str:
+    """The paper's table: one row per model, one column per check, each cell the check's verdict (unstable when
+    any of its items is), the deciding item's metric against its limit (the failing or closest item), the
+    finding declared for it (expect=), and a link to that item."""
+    checks = [c for c in REGISTRY if any(r.check == c for _, r in ordered)]
+    models = list(dict.fromkeys(r.model for _, r in sorted(ordered, key=lambda ir: ir[1].model)))
+    head = "<tr><th>model</th>" + "".join(f"<th>{_e(c)}</th>" for c in checks) + "</tr>"
+    body = []
+    for model in models:
+        cells = []
+        for check in checks:
+            items = [(i, r) for i, r in ordered if r.model == model and r.check == check]
+            if not items:
+                cells.append('<td class="none">-</td>')
+                continue
+            failing = [(i, r) for i, r in items if not r.passed]
+            index, shown = min(failing or items, key=lambda ir: _margin_key(ir[1]))
+            verdict = "UNSTABLE" if failing else "stable"
+            cls = "fail" if failing else "pass"
+            if failing and all(expected_failure(r) for _, r in failing):
+                verdict, cls = "UNSTABLE (expected)", "xfail"
+            _, what, metric, limit, _, _, _ = summary_row(shown)
+            where = f"{what}: " if len(items) > 1 else ""
+            declared = ""
+            if shown.expected:
+                note = f" — {shown.expected_note}" if shown.expected_note else ""
+                declared = f'<br><span class="note">declared {_e(shown.expected)}{_e(note)}</span>'
+            count = f' <span class="note">({len(items)} items)</span>' if len(items) > 1 else ""
+            cells.append(f'<td class="{cls}"><a href="#item-{index}"><span class="cell-verdict">{_e(verdict)}'
+                         f"</span>{count}<br>{_e(where)}{_e(metric)} {_e(limit)}{declared}</a></td>")
+        body.append(f"<tr><th>{_e(model)}</th>{''.join(cells)}</tr>")
+    return ('<h2>Overview</h2><p class="note">Per model and check: the verdict, the metric of the item that decided '
+            "it against its limit and rule, and the finding declared for it. Click a cell for the item.</p>"
+            f'<table class="matrix">{head}{"".join(body)}</table>')
+
+
+def _margin_key(r: Record) -> float:
+    value = margin_value(r.margin)
+    return float("inf") if value is None else value
+
+
+def _overviews(report_dir: Path, records: list[Record]) -> list[str]:
+    """What each check kind shows across its records (the worst case's κ-against-eps plots)."""
+    parts = []
+    for name, check in REGISTRY.items():
+        mine = [r for r in records if r.check == name]
+        if mine:
+            parts.append(check.overview(report_dir, mine))
+    return parts
+
+
 def _findings(records: list[Record]) -> str:
     """Per network and check with a declared expectation: expected, measured, margin, agreement (and why not)."""
     rows = expectation_rows(records)
@@ -195,7 +252,10 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
         _incomplete_note(results),
         f'<p class="note">{_e(env_text)}</p>',
         '<p><label><input type="checkbox" id="only-failures"> show only failures</label></p>',
+        _matrix(ordered) if records else "",
+        *_overviews(report_dir, records),
         _findings(records),
+        "<h2>Items</h2>" if records else "",
         _summary(ordered) if records else "<p>No stability results in this run.</p>",
     ]
     body += [_section(report_dir, index, record) for index, record in ordered]
