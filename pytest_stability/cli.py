@@ -59,7 +59,7 @@ def _report(args: argparse.Namespace) -> int:
     run = source if isinstance(source, dict) else {}
     doc = document(_records(args.results), run.get("environment") or {}, complete=run.get("complete", True),
                    exitstatus=run.get("exitstatus"))
-    print(f"stability report: {write_html(Path(args.dir), doc)}")
+    print(f"stability report: {write_html(Path(args.dir), doc, single_file=args.single_file)}")
     return 0
 
 
@@ -86,6 +86,7 @@ def parser(prog: str = "pytest-stability") -> argparse.ArgumentParser:
                                              "page has the numbers, the tables and the plots.")
     report.add_argument("results", help="a --stability-json report or a report's results.json")
     report.add_argument("dir", help="the folder to write index.html into (the run's report folder for pictures)")
+    report.add_argument("--single-file", action="store_true", help="inline the pictures: one self-contained file")
     report.set_defaults(run=_report)
     return p
 

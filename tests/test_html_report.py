@@ -167,7 +167,7 @@ def test_a_render_failure_warns_and_never_fails_the_session(pytester, monkeypatc
     ''')
     import pytest_stability.report.html as module
 
-    def broken(report_dir, results):
+    def broken(report_dir, results, **options):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(module, "write_html", broken)
@@ -259,3 +259,22 @@ def test_the_artefact_map_marks_the_window_of_largest_change():
     rgb = heat_rgb(torch.tensor([[0.0, 2.0, 4.0]]), 4.0)
     assert torch.allclose(rgb[:, 0, 0], torch.tensor(HEAT[0])) and torch.allclose(rgb[:, 0, 2], torch.tensor(HEAT[-1]))
     assert torch.allclose(rgb[:, 0, 1], torch.tensor(HEAT[2]))  # the middle stop at half the peak
+
+
+def test_single_file_mode_inlines_every_picture(pytester):
+    pytester.makeconftest(planted_conftest(16))
+    pytester.makepyfile(test_one='''
+        from conftest import Gain, case
+        from pytest_stability import stable
+
+        @stable(checks=("worst_case", "samples"), eps=(0.01, 0.02), steps=4, max_ratio=3.0, baseline=None,
+                ratio_sweep=(0.2, 0.4))
+        def test_planted(images):
+            return case(Gain(8.0), images, "planted")
+    ''')
+    pytester.runpytest("--stability", "--stability-report=one", "--stability-report-single-file",
+                       "-p", "no:cacheprovider").assert_outcomes(failed=3)
+    folder = pytester.path / "one"
+    assert sorted(p.name for p in folder.iterdir()) == ["index.html", "results.json"]
+    page = (folder / "index.html").read_text()
+    assert 'src="figures/' not in page and page.count('src="data:image/png;base64,') >= 14

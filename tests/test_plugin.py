@@ -236,8 +236,7 @@ def test_report_folder_holds_the_page_and_results_and_tensors_on_request(project
 
     alone = project.runpytest("--stability", "--stability-save-tensors")
     assert alone.ret == pytest.ExitCode.USAGE_ERROR
-    alone.stderr.fnmatch_lines(["*--stability-save-tensors keeps the tensors of the report folder: add "
-                                "--stability-report DIR.*"])
+    alone.stderr.fnmatch_lines(["*--stability-save-tensors is about the report folder: add --stability-report DIR.*"])
 
     result = _run(project, workers, "--stability", "--stability-report=report", "--stability-save-tensors")
     result.stdout.fnmatch_lines(["*perturbation and reconstructions saved to *report*items*.pt*",

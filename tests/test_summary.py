@@ -53,7 +53,7 @@ def test_samples_shows_the_failing_step_between_its_ratios():
 def test_samples_shows_the_gain_when_stagnation_decides():
     row = _row("samples", passed=False, psnr=[30.0, 30.2], worst_drop_db=-0.2, worst_drop_ratios=[0.2, 0.4],
                tol_db=0.5, gain_db=0.2, min_gain_db=1.0, margin=-0.8)
-    assert row[2] == "PSNR 30.0→30.2 dB, gain +0.20" and row[3] == "< 1.00 dB (min_gain_db)"
+    assert row[2] == "PSNR 30.0→30.2 dB, gain +0.20 dB" and row[3] == "< 1.00 dB (min_gain_db)"
 
 
 def test_fuzz_detail_and_perturbation_rows():

@@ -72,7 +72,7 @@ class Samples(CheckKind):
         gain, min_gain, margin = number(n.gain_db), number(n.min_gain_db), number(n.margin)
         if (gain is not None and min_gain is not None and margin is not None
                 and math.isclose(margin, (gain - min_gain) / (abs(min_gain) or 1.0), rel_tol=1e-6)):
-            return ("samples", f"{metric}, gain {gain:+.2f}",
+            return ("samples", f"{metric}, gain {gain:+.2f} dB",
                     f"{'≥' if gain >= min_gain else '<'} {min_gain:.2f} dB (min_gain_db)", base)
         drop, tol = number(n.worst_drop_db), number(n.tol_db)
         if drop is None or tol is None:

@@ -40,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stability-json", metavar="PATH", help="write all stability results to one JSON file")
     group.addoption("--stability-report", metavar="DIR",
                     help="write the HTML report (index.html, its pictures) and the JSON results into DIR")
+    group.addoption("--stability-report-single-file", action="store_true",
+                    help="inline the report's pictures into DIR/index.html: one self-contained file to send")
     group.addoption("--stability-save-tensors", action="store_true",
                     help="keep each item's tensors (perturbation, reconstructions) as DIR/items/*.pt after the "
                          "report is drawn (needs --stability-report)")

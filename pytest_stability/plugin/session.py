@@ -50,9 +50,11 @@ class StabilitySession:
         self.replay_only = bool(opt("stability_replay_only"))
         self.report_dir = Path(opt("stability_report")) if opt("stability_report") else None
         self.keep_tensors = bool(opt("stability_save_tensors"))
-        if self.enabled and self.keep_tensors and self.report_dir is None:
-            raise pytest.UsageError("--stability-save-tensors keeps the tensors of the report folder: add "
-                                    "--stability-report DIR.")
+        self.single_file = bool(opt("stability_report_single_file"))
+        for flag, wanted in (("--stability-save-tensors", self.keep_tensors),
+                             ("--stability-report-single-file", self.single_file)):
+            if self.enabled and wanted and self.report_dir is None:
+                raise pytest.UsageError(f"{flag} is about the report folder: add --stability-report DIR.")
         self.json_path = Path(opt("stability_json")) if opt("stability_json") else None
         self.save_path = self._store_path(opt("stability_save"))
         self.compare_path = self._store_path(opt("stability_compare"))
@@ -203,7 +205,7 @@ class StabilitySession:
         try:
             from ..report.html import write_html
 
-            self.html_path = write_html(self.report_dir, document)
+            self.html_path = write_html(self.report_dir, document, single_file=self.single_file)
         except Exception as exc:  # a broken picture or plot must not fail a finished test run
             _warn_unwritten(path, repr(exc))
 

@@ -14,6 +14,7 @@ imported inside the functions: importing this module costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,26 @@ def _incomplete_note(results: dict[str, Any]) -> str:
     return f'<p class="incomplete">This run {how}: the report holds only the items that finished.</p>'
 
 
-def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
+def _inlined(page: str, report_dir: Path) -> str:
+    """The page with every figures/NAME.png it shows as a data: URI; the inlined files are removed."""
+    import base64
+
+    names = sorted(set(re.findall(r'src="figures/([^"/]+\.png)"', page)))
+    for name in names:
+        png = report_dir / "figures" / name
+        page = page.replace(f'src="figures/{name}"',
+                            f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode("ascii")}"')
+        png.unlink()
+    with contextlib.suppress(OSError):
+        (report_dir / "figures").rmdir()  # only when empty
+    return page
+
+
+def write_html(report_dir: Path, results: dict[str, Any], *, single_file: bool = False) -> Path:
     """Render ``report_dir/index.html`` (and ``report_dir/figures/*.png``) from the JSON document ``results``
-    (the dict written to results.json) and the saved tensors the records name. Returns the page's path."""
+    (the dict written to results.json) and the saved tensors the records name. With ``single_file`` the pictures
+    are inlined into the page (data: URIs) and no figures folder is left: one file to mail or attach. Returns
+    the page's path."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     figures = report_dir / "figures"
@@ -261,5 +279,6 @@ def write_html(report_dir: Path, results: dict[str, Any]) -> Path:
     body += [_section(report_dir, index, record) for index, record in ordered]
     body += [f"<script>{SCRIPT}</script>", "</body></html>"]
     path = report_dir / "index.html"
-    atomic_write_text(path, "\n".join(body) + "\n")
+    page = "\n".join(body) + "\n"
+    atomic_write_text(path, _inlined(page, report_dir) if single_file else page)
     return path
