@@ -212,7 +212,7 @@ def test_the_fuzz_item_fails_the_planted_model_and_passes_zero_filling(project, 
     result.stdout.fnmatch_lines([
         "*UNSTABLE fuzz [[]planted]: κ = * > limit 3 (max_ratio 3) on * k-space spike*",
         "*settings: fuzz=100, fuzz_kinds=('spike',), eps=0.02, max_ratio=3.0, baseline_factor=2.0, baseline=None, "
-        "min_recovery=0.5, seed=0*",
+        "min_recovery=0.5, recovery_margin=0.3, seed=0*",
         "*rerun: pytest --stability 'test_fuzzed.py::test_planted[[]fuzz]' --stability-seed 0*",
         "1 stable, 1 unstable",
         "planted * fuzz * inputs * κ * (spike) * 3 * κ_g - * UNSTABLE",

@@ -413,3 +413,28 @@ def test_baseline_attack_option_chooses_the_reference_ratio(pytester, attack, ex
     pytester.runpytest("--stability", f"--stability-baseline-attack={attack}", "--stability-json=out.json")
     record = _records(pytester.path / "out.json")["test_reference[worst_case-eps=0.02]"]
     assert record["baseline_attacked"] is expected and record["baseline_ratio"] > 0
+
+
+@pytest.mark.parametrize("route", ["marker", "flag", "ini"])
+def test_recovery_margin_is_an_option_like_the_others(pytester, route):
+    """The structure check's ρ_g − recovery_margin rule, set on the marker, the command line or the ini file."""
+    from projects import planted_conftest
+
+    pytester.makeconftest(planted_conftest(16))
+    marker = ", recovery_margin=1.5" if route == "marker" else ""
+    pytester.makepyfile(test_margin=f'''
+        from conftest import Gain, case
+        from pytest_stability import stable
+
+        @stable(checks="structure", details="lesion", min_recovery=-1.0{marker})
+        def test_zero_filled(images):
+            return case(Gain(1.0), images, "zero filled")
+    ''')
+    args = ["--stability", "--stability-json=out.json", "-p", "no:cacheprovider"]
+    if route == "flag":
+        args.append("--stability-recovery-margin=1.5")
+    if route == "ini":
+        pytester.makeini("[pytest]\nstability_recovery_margin = 1.5\n")
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+    (record,) = json.loads((pytester.path / "out.json").read_text())["results"]
+    assert record["recovery_margin"] == 1.5 and record["limit"] == pytest.approx(record["baseline_recovery"] - 1.5)

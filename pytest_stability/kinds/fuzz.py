@@ -90,7 +90,8 @@ class Fuzz(CheckKind):
         key = (ctx.item.nodeid, model_hash(ctx.model), case)
         return fuzz(ctx.f, ctx.images, examples=examples, kinds=s["fuzz_kinds"], eps=max(s["eps"]),
                     max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"], baseline=s["baseline"],
-                    min_recovery=s["min_recovery"], seed=ctx.item.config.getoption("stability_seed"),
+                    min_recovery=s["min_recovery"], recovery_margin=s["recovery_margin"],
+                    seed=ctx.item.config.getoption("stability_seed"),
                     database=database, database_key=repr(key), time_limit=ctx.session.max_seconds,
                     replay_only=ctx.session.replay_only)
 
@@ -99,7 +100,7 @@ class Fuzz(CheckKind):
         seed = "none (fresh inputs each run)" if numbers.fuzz_seed is None else numbers.fuzz_seed
         return [f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, eps={max(s['eps']):g}, "
                 f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}, "
-                f"min_recovery={s['min_recovery']}, seed={seed}"]
+                f"min_recovery={s['min_recovery']}, recovery_margin={s['recovery_margin']}, seed={seed}"]
 
     def rerun_lines(self, ctx: Any, numbers: FuzzNumbers, command: str) -> list[str]:
         if numbers.fuzz_seed is not None:

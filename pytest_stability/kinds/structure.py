@@ -54,12 +54,14 @@ class Structure(CheckKind):
 
         s = ctx.settings
         by_detail = ctx.cached(self.name, lambda: {r.numbers["detail"]: r for r in structural(
-            ctx.f, ctx.images, details=s["details"], min_recovery=s["min_recovery"], baseline=s["baseline"])})
+            ctx.f, ctx.images, details=s["details"], min_recovery=s["min_recovery"],
+            recovery_margin=s["recovery_margin"], baseline=s["baseline"])})
         return by_detail[ctx.spec.detail]
 
     def settings_lines(self, ctx: Any, numbers: StructureNumbers) -> list[str]:
         s = ctx.settings
-        return [f"  settings: detail={ctx.spec.detail}, min_recovery={s['min_recovery']}, baseline={s['baseline']}, "
+        return [f"  settings: detail={ctx.spec.detail}, min_recovery={s['min_recovery']}, "
+                f"recovery_margin={s['recovery_margin']}, baseline={s['baseline']}, "
                 f"seed={ctx.seed}"]
 
     def row(self, record: Record) -> tuple[str, str, str, str]:

@@ -244,6 +244,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("details", details, DETAIL_NAMES, "structural details to add (one item per detail)", cli="detail"),
     Option("min_recovery", recovery, 0.5, "fail when a detail's recovery ρ is below this while the baseline "
            "keeps it"),
+    Option("recovery_margin", nonnegative, 0.3, "fail when a detail's recovery ρ is more than this below the "
+           "baseline's ρ_g"),
     Option("ratio_sweep", ratios, None, "sampling ratios of the more-samples check (increasing, in (0, 1])"),
     Option("tol_db", nonnegative, 0.5, "fail when PSNR drops more than this (dB) from one ratio to the next"),
     Option("min_gain_db", optional_number, None, "fail when PSNR gains less than this (dB) over the sweep while the "
