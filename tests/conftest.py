@@ -17,8 +17,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # forward-mode Jacobian products (torch.func) load torch._dynamo, which registers torch libraries (c10d_functional,
 # _inductor_test) that refuse a second registration: imported first inside an inner run, they broke every later
 # run in that worker (seen when deepinv's tests ran in the same worker).
+# The report's plots (matplotlib) likewise: its submodules, imported first inside an inner run and dropped afterwards,
+# came back as second copies whose classes the first copies' isinstance checks refuse ("Invalid arguments to
+# set_clip_path") in the next test that plotted in this process.
 import numpy.fft  # noqa: E402, F401
 import torch._dynamo  # noqa: E402, F401
+
+try:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+except ImportError:  # the report extra is optional: the plots' tests then check the note instead
+    pass
 
 import pytest_stability.plugin.runner  # noqa: E402, F401
 from pytest_stability.search import load_forward_ad  # noqa: E402

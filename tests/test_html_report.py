@@ -278,3 +278,19 @@ def test_single_file_mode_inlines_every_picture(pytester):
     assert sorted(p.name for p in folder.iterdir()) == ["index.html", "results.json"]
     page = (folder / "index.html").read_text()
     assert 'src="figures/' not in page and page.count('src="data:image/png;base64,') >= 14
+
+
+def test_the_matrix_marks_expected_failures_and_declared_mismatches(tmp_path):
+    from pytest_stability.report.html import write_html
+
+    base = {"check": "worst_case", "id": "worst_case-eps=0.02", "eps": 0.02, "limit": 3.0, "max_ratio": 3.0,
+            "regression": [], "expected": "unstable"}
+    records = [{**base, "nodeid": "t.py::a[worst_case-eps=0.02]", "model": "net", "passed": False, "ratio": 5.0,
+                "margin": -0.67, "check_verdict": "unstable", "expected_note": "Fig. 1"},
+               {**base, "nodeid": "t.py::b[worst_case-eps=0.02]", "model": "other", "passed": True, "ratio": 1.0,
+                "margin": 0.67, "check_verdict": "stable", "mismatch_reason": "a smaller network"}]
+    page = write_html(tmp_path, {"version": 1, "environment": {}, "results": records}).read_text()
+    assert "1 stable, 1 unstable (1 of them expected: xfail)" in page
+    matrix = page.split('<table class="matrix">', 1)[1].split("</table>", 1)[0]
+    assert '<td class="xfail">' in matrix and "UNSTABLE (expected)" in matrix and "declared unstable — Fig. 1" in matrix
+    assert '<td class="pass">' in matrix and "declared unstable; a mismatch is declared (see the item)" in matrix

@@ -170,7 +170,8 @@ def _matrix(ordered: list[tuple[int, Record]]) -> str:
             declared = ""
             if shown.expected:
                 note = f" — {shown.expected_note}" if shown.expected_note else ""
-                declared = f'<br><span class="note">declared {_e(shown.expected)}{_e(note)}</span>'
+                differs = "; a mismatch is declared (see the item)" if shown.mismatch_reason else ""
+                declared = f'<br><span class="note">declared {_e(shown.expected)}{_e(note)}{_e(differs)}</span>'
             count = f' <span class="note">({len(items)} items)</span>' if len(items) > 1 else ""
             cells.append(f'<td class="{cls}"><a href="#item-{index}"><span class="cell-verdict">{_e(verdict)}'
                          f"</span>{count}<br>{_e(where)}{_e(metric)} {_e(limit)}{declared}</a></td>")
@@ -183,6 +184,11 @@ def _matrix(ordered: list[tuple[int, Record]]) -> str:
 def _margin_key(r: Record) -> float:
     value = margin_value(r.margin)
     return float("inf") if value is None else value
+
+
+def _expected_count(records: list[Record]) -> str:
+    expected = sum(expected_failure(r) for r in records)
+    return f" ({expected} of them expected: xfail)" if expected else ""
 
 
 def _overviews(report_dir: Path, records: list[Record]) -> list[str]:
@@ -266,7 +272,7 @@ def write_html(report_dir: Path, results: dict[str, Any], *, single_file: bool =
         "<title>pytest-stability report</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>pytest-stability report</h1>",
-        f"<p><strong>{stable} stable, {len(records) - stable} unstable</strong></p>",
+        f"<p><strong>{stable} stable, {len(records) - stable} unstable{_expected_count(records)}</strong></p>",
         _incomplete_note(results),
         f'<p class="note">{_e(env_text)}</p>',
         '<p><label><input type="checkbox" id="only-failures"> show only failures</label></p>',
