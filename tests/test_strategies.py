@@ -2,6 +2,7 @@
 the physical change it names (a Fourier shift is a shift, a k-space fault lives on the sampled k-space)."""
 
 import math
+from random import Random
 
 import pytest
 import torch
@@ -94,12 +95,13 @@ def test_fourier_shift_and_rotation_are_the_rigid_motions_they_name():
 
 
 def test_without_eps_motion_has_its_full_size_and_with_eps_it_is_reduced():
-    whole = find(S.shifts(X, max_shift=1.0), lambda p: dict(p.params)["amount"][0] == 8,
-                 settings=settings(database=None))
+    # seeded, and 2000 tries: hypothesis's default 100 random ones sometimes missed an amount of exactly 8 (flaky in CI)
+    search = {"settings": settings(database=None, max_examples=2000), "random": Random(0)}
+    whole = find(S.shifts(X, max_shift=1.0), lambda p: dict(p.params)["amount"][0] == 8, **search)
     assert torch.allclose(whole.tensor, torch.roll(X, 1, -2) - X, atol=1e-5)  # a 1-pixel shift, no cap
     assert whole.relative_norm.min() > 0.1
-    capped = find(S.shifts(X, max_shift=1.0, eps=0.02), lambda p: dict(p.params)["amount"][0] == 8,
-                  settings=settings(database=None))
+    search["random"] = Random(0)
+    capped = find(S.shifts(X, max_shift=1.0, eps=0.02), lambda p: dict(p.params)["amount"][0] == 8, **search)
     assert capped.relative_norm.max() <= 0.02 * (1 + 1e-5)
     assert "shift by (0.0" in capped.describe()  # the shift itself shrank below a tenth of a pixel
 
