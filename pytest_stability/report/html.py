@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..kinds import REGISTRY, record
+from ..kinds.base import number
 from ..records import Record
 from .figures import Figures
 from .figures import escape as _e
 from .figures import num as _num
 from .store import atomic_write_text
-from .summary import expectation_rows, expected_failure, margin_text, margin_value, summary_row
+from .summary import expectation_rows, expected_failure, margin_text, summary_row
 
 __all__ = ["write_html"]
 
@@ -182,7 +183,7 @@ def _matrix(ordered: list[tuple[int, Record]]) -> str:
 
 
 def _margin_key(r: Record) -> float:
-    value = margin_value(r.margin)
+    value = number(r.margin)
     return float("inf") if value is None else value
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..kinds import kind
+from ..kinds.base import number
 from ..records import Record
 
 FRAGILE = 0.1  # = checks.result.DECIDED_MARGIN (this module imports no torch)
@@ -22,13 +23,6 @@ def margin_text(margin: Any) -> str:
     if isinstance(margin, str):  # "inf" / "-inf" from the JSON record
         return "+∞" if margin == "inf" else "−∞"
     return f"{100 * margin:+.0f} %"
-
-
-def margin_value(margin: Any) -> float | None:
-    """A record's margin as a float ("inf", "-inf" from the JSON included), None when it has none."""
-    if margin is None:
-        return None
-    return float(margin) if not isinstance(margin, str) else (float("inf") if margin == "inf" else float("-inf"))
 
 
 def expectation_rows(records: Sequence[Record]) -> list[dict[str, Any]]:
@@ -45,7 +39,7 @@ def expectation_rows(records: Sequence[Record]) -> list[dict[str, Any]]:
     rows = []
     for (_, check), rs in sorted(groups.items()):
         first = rs[0]
-        margins = [m for m in (margin_value(r.margin) for r in rs) if m is not None]
+        margins = [m for m in (number(r.margin) for r in rs) if m is not None]
         margin = min(margins) if margins else None
         measured = "unstable" if any(r.check_verdict == "unstable" for r in rs) else "stable"
         reason = first.mismatch_reason
