@@ -41,7 +41,7 @@ class Planted(torch.nn.Module):
 
 def test_worst_case_fails_a_planted_instability_against_the_tv_baseline(mri, images):
     results = worst_case(Planted(mri, 20.0), images, mri, inputs="y", eps=(0.005, 0.02), steps=20,
-                         baseline_factor=3.0, persistence_draws=4)
+                         baseline_factor=3.0, persistence_levels=(0.25,))
     assert [r.check for r in results] == ["worst_case", "worst_case"]
     for r in results:
         assert not r.passed
@@ -72,7 +72,7 @@ def test_worst_case_passes_zero_filling_and_the_tv_baseline_run_as_a_model(mri, 
 def test_one_search_keeps_the_growing_perturbations_of_the_papers_fig_1(mri, images, domain, tmp_path):
     eps = (0.005, 0.01, 0.02)
     results = worst_case(Planted(mri, 5.0), images, mri, inputs="y", eps=eps, domain=domain, steps=8,
-                         max_ratio=100.0, baseline=None, noise_draws=0, persistence_draws=0)
+                         max_ratio=100.0, baseline=None, noise_draws=0, persistence_levels=())
     assert all("growing_inputs" not in r.tensors for r in results[:-1])
     grown = results[-1].tensors
     assert grown["growing_eps"].tolist() == pytest.approx(eps)
@@ -188,7 +188,7 @@ def test_worst_case_in_the_papers_faithful_mode_judges_every_snapshot(mri, image
 
     search = PerturbationSearch(mode="faithful", schedule=(3, 3), stab_eta=0.5, stab_lambda=0.01, stab_tau=1e-3)
     results = worst_case(Planted(mri, 20.0), images, mri, inputs="y", search=search, baseline_steps=3,
-                         noise_draws=0, persistence_draws=0)
+                         noise_draws=0, persistence_levels=())
     assert len(results) == 2  # one verdict per snapshot r1 < r2
     assert results[0].numbers["relative_perturbation"] < results[1].numbers["relative_perturbation"]
     assert all(r.numbers["baseline_attacked"] and r.numbers["limit"] < 20 for r in results)

@@ -9,7 +9,7 @@ from pytest_stability.models import Reconstructor
 from pytest_stability.operators import MultiCoilMRI, fft2c, for_images, ifft2c, simulate_coil_maps
 from pytest_stability.phantoms import random_ellipses, shepp_logan
 from pytest_stability.search import PerturbationMap, PerturbationSearch
-from pytest_stability.search.controls import noise_control, persistence
+from pytest_stability.search.controls import noise_control, persistence_curve
 from pytest_stability.sensitivities import estimate_coil_maps
 
 N = 64
@@ -136,7 +136,8 @@ def test_every_check_evaluates_an_image_under_its_own_maps(per_image):
     result = PerturbationSearch(eps=(0.01, 0.02), steps=3).search(pm)
     torch.testing.assert_close(result.ratio, torch.ones(2, 2), atol=1e-4, rtol=0)
     torch.testing.assert_close(noise_control(pm, result, draws=2), torch.ones(2, 2), atol=1e-4, rtol=0)
-    assert bool((persistence(pm, result, draws=2) == 1).all())
+    curve = persistence_curve(pm, result, torch.tensor([0, 1]), levels=(0.25,), round_draws=2, max_draws=2)
+    assert curve.kept.tolist() == curve.draws.tolist() == [[2], [2]]
     measured = PerturbationMap(f, x, "measurement")
     e = measured.project(0.01 * torch.randn(3, 3, H, H, dtype=torch.complex64))
     torch.testing.assert_close(measured.evaluate(e, torch.tensor([0, 1, 0])), x[[0, 1, 0]] + op.for_images(

@@ -196,7 +196,7 @@ def test_varnet_batches_split_by_max_batch_keep_each_slice_with_its_maps(loaded)
         return fastmri_family(RandomMaskFunc, loaded.image_shape, center_fraction=0.16, coil_maps=maps)
 
     kwargs = {"inputs": "fastmri", "search": PerturbationSearch(eps=0.02, steps=3, power_iterations=2),
-              "max_ratio": 100.0, "baseline": None, "noise_draws": 0, "persistence_draws": 0}
+              "max_ratio": 100.0, "baseline": None, "noise_draws": 0, "persistence_levels": ()}
     split = worst_case(tiny_varnet(), loaded.images, family(loaded.coil_maps)(0.25), max_batch=1, **kwargs)[0]
     for b in range(3):
         alone = worst_case(tiny_varnet(), loaded.images[b:b + 1], family(loaded.coil_maps[b])(0.25), **kwargs)[0]

@@ -120,6 +120,27 @@ def test_shrinking_and_time_budgets():
     assert "stopped at the time limit" in out_of_time.explanation
 
 
+def test_the_failure_rate_over_all_draws_and_up_to_the_first_failure():
+    """With rate=True every drawn input is judged (no stop, no shrinking, no targeting) and the rate is failures over
+    draws with its Wilson interval; without it the rate is over the inputs judged up to the first failure."""
+    all_draws = fuzz(Threshold(), X, A, examples=60, kinds="gaussian", seed=0, rate=True, **FAST)
+    n = all_draws.numbers
+    assert not all_draws.passed and n["fuzz_rate"] is True
+    assert n["failure_rate_draws"] == n["evaluated"] >= 50  # hypothesis may draw a few duplicates
+    assert 0 < n["failures"] < n["evaluated"]
+    assert n["failure_rate"] == pytest.approx(n["failures"] / n["evaluated"])
+    lo, hi = n["failure_rate_ci"]
+    assert lo < n["failure_rate"] < hi and hi - lo < 0.3
+    assert f"failure rate {100 * n['failure_rate']:.0f} %" in all_draws.explanation
+    first = fuzz(Threshold(), X, A, examples=60, kinds="gaussian", seed=0, max_shrinks=0, **FAST).numbers
+    assert first["fuzz_rate"] is False and first["failure_rate_draws"] == first["found_after"]
+    assert first["failure_rate"] == pytest.approx(1 / first["found_after"])
+    passing = fuzz(zero_filled, X, A, examples=40, kinds="gaussian", seed=0, **FAST).numbers
+    assert passing["failure_rate"] == 0.0 and passing["failure_rate_ci"][1] < 0.1  # 0 of ≥ 35 draws
+    with pytest.raises(ValueError, match="cannot be combined with replay_only"):
+        fuzz(zero_filled, X, A, rate=True, replay_only=True, **FAST)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"examples": 0}, "examples must be a whole number >= 1"),
     ({"kinds": ("gaussian", "colored")}, "unknown perturbation kind 'colored' (did you mean 'coloured'?)"),
@@ -211,8 +232,8 @@ def test_the_fuzz_item_fails_the_planted_model_and_passes_zero_filling(project, 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*UNSTABLE fuzz [[]planted]: κ = * > limit 3 (max_ratio 3) on * k-space spike*",
-        "*settings: fuzz=100, fuzz_kinds=('spike',), eps=0.02, max_ratio=3.0, baseline_factor=2.0, baseline=None, "
-        "min_recovery=0.5, recovery_margin=0.3, seed=0*",
+        "*settings: fuzz=100, fuzz_kinds=('spike',), fuzz_rate=False, eps=0.02, max_ratio=3.0, baseline_factor=2.0, "
+        "baseline=None, min_recovery=0.5, recovery_margin=0.3, seed=0*",
         "*rerun: pytest --stability 'test_fuzzed.py::test_planted[[]fuzz]' --stability-seed 0*",
         "1 stable, 1 unstable",
         "planted * fuzz * inputs * κ * (spike) * 3 * κ_g - * UNSTABLE",

@@ -247,6 +247,9 @@ def test_worst_case_items_have_an_artefact_map_and_the_run_a_kappa_plot(report):
     plots = re.findall(r'src="(figures/[0-9a-f]{12}-kappa\.png)"', page)
     assert len(plots) == 2 and all((report["dir"] / p).is_file() for p in plots)  # one per model
     assert "κ against eps: planted" in page
+    curves = re.findall(r'src="(figures/[0-9a-f]{12}-persistence\.png)"', page)
+    assert len(curves) == 2 and all((report["dir"] / p).is_file() for p in curves)  # one per worst-case item
+    assert page.count("<figcaption>persistence of the worst case under added noise (") == 2
 
 
 def test_the_artefact_map_marks_the_window_of_largest_change():

@@ -100,7 +100,7 @@ def images():
 
 CHECKS = {
     "worst_case": lambda m, x: worst_case(m, x, FAMILY(0.4), eps=(0.01, 0.02), steps=4, baseline_steps=3,
-                                          noise_draws=2, persistence_draws=2),
+                                          noise_draws=2, persistence_levels=(0.25,)),
     "worst_case_measurement": lambda m, x: worst_case(m, x, FAMILY(0.4), eps=0.02, domain="measurement", steps=3,
                                                       baseline=None, max_ratio=10.0),
     "structural": lambda m, x: structural(m, x, FAMILY(0.4), details=("spade", "lesion")),

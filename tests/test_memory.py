@@ -97,7 +97,7 @@ def test_max_batch_caps_every_call_of_every_check(images):
     with warnings.catch_warnings():
         warnings.simplefilter("error", StabilityWarning)
         results = worst_case(model, images, FAMILY(0.4), eps=(0.01, 0.02), steps=4, baseline_steps=3, max_batch=4,
-                             noise_draws=2, persistence_draws=2)
+                             noise_draws=2, persistence_levels=(0.25,))
         structural(model, images, FAMILY(0.4), details=("lesion",), max_batch=4)
     assert model.largest <= 4
     assert len(results) == 2 and all(r.numbers["ratio"] > 0 for r in results)

@@ -50,6 +50,35 @@ def test_records_of_a_real_run_are_typed_and_round_trip(pytester):
         assert rec.to_json() == data
         assert rec.nodeid == data["nodeid"] and rec.margin == data.get("margin")
         assert summary_row(rec)[0] == "zero filling"
+    # issue 17: every worst-case record (a replayed one too) has its persistence curve and certified bound with its
+    # pair; a structure record its bounds of (x, x + d); a fuzz record its failure rate with a 95 % interval
+    for data in first + second:
+        if data["check"] == "worst_case":
+            assert [c["noise"] for c in data["persistence_curve"]] == [0.25, 0.5, 1.0]
+            for c in data["persistence_curve"]:
+                assert c["ci"][0] <= c["rate"] <= c["ci"][1] and c["ci"][1] - c["ci"][0] <= 0.1
+                assert 36 <= c["draws"] <= 381
+            assert data["persistence"] == data["persistence_curve"][0]["rate"]
+            assert data["lipschitz_lower_bound"] > 0 and data["lipschitz_pair"]["kind"] in ("clean vs perturbed",
+                                                                                           "images")
+            assert data["tradeoff_pair"]["images"] == [0, 1]
+        if data["check"] == "structure":
+            assert data["lipschitz_lower_bound"] > 0 and data["tradeoff_pair"]["kind"] == "clean vs detail"
+        if data["check"] == "fuzz":
+            lo, hi = data["failure_rate_ci"]
+            assert lo <= data["failure_rate"] <= hi and data["failure_rate_draws"] >= 1
+
+
+def test_the_persistence_curve_can_be_switched_off_and_its_levels_are_checked(pytester):
+    pytester.makeconftest(planted_conftest(16))
+    pytester.makepyfile(test_all=ALL_CHECKS)
+    pytester.runpytest("--stability", "--stability-json=off.json", "--stability-seed=0", "-k", "worst_case",
+                       "--stability-persistence-levels=none")
+    (data,) = json.loads((pytester.path / "off.json").read_text())["results"]
+    assert data["persistence_curve"] is None and data["persistence"] is None
+    assert data["lipschitz_lower_bound"] > 0  # the certificates cost no model call and stay
+    bad = pytester.runpytest("--stability", "-k", "worst_case", "--stability-persistence-levels=0.5,0.25")
+    bad.stdout.fnmatch_lines(["*persistence_levels: values must be strictly increasing*"])
 
 
 def test_unknown_fields_and_checks_are_kept():

@@ -17,7 +17,10 @@ the object; see :mod:`pytest_stability.strategies`) and fails on the first that 
 
 Hypothesis stops generating at the first input past its limit and shrinks it (towards a smaller budget and
 a simpler perturbation, at most ``max_shrinks`` more model calls); the verdict reports the shrunk input, the
-first failing one and the worst ratio seen over the whole run. Failing inputs go to hypothesis's example
+first failing one and the worst ratio seen over the whole run. With ``rate=True`` it neither stops, steers nor
+shrinks: it draws all ``examples`` inputs and the result estimates how often a drawn input fails
+(``failure_rate`` with its 95 % Wilson interval ``failure_rate_ci``; :mod:`pytest_stability.rates`).
+Failing inputs go to hypothesis's example
 database and are replayed first next time. Settings: no deadline, the too-slow health check suppressed, the
 rest from the active hypothesis profile (its ``ci`` profile derandomizes, and then no database is used).
 
@@ -39,6 +42,7 @@ from hypothesis import Phase, Verbosity, given
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.strategies import SearchStrategy
 
+from ..rates import rate_numbers
 from ..strategies import Perturbation, applicable_kinds, fuzz_inputs, model_settings
 from .fuzz_judge import FuzzJudge, FuzzOutcome, UnstableInput
 from .result import CheckResult
@@ -72,7 +76,7 @@ def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: in
          baseline_factor: float | None = 2.0, baseline: Any = "tv", min_recovery: float = 0.5,
          recovery_margin: float = 0.3, seed: int | None = None, database: Any = "default",
          database_key: str | None = None, max_shrinks: int | None = None, time_limit: float | None = None,
-         replay_only: bool = False, strategy: SearchStrategy[Perturbation] | None = None,
+         replay_only: bool = False, strategy: SearchStrategy[Perturbation] | None = None, rate: bool = False,
          **reconstructor_kwargs: Any) -> CheckResult:
     """Run the fuzz check: up to ``examples`` inputs drawn by hypothesis; one :class:`CheckResult`.
 
@@ -85,7 +89,13 @@ def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: in
     no database). ``database_key`` names this property in the database (default: from the model's name, the
     operator, the image shape, kinds and eps). ``max_shrinks``: model calls allowed for shrinking after the
     first failure (default ``examples``; 0: no shrinking). ``time_limit``: seconds after which no new input is
-    judged. ``replay_only``: only replay stored inputs, draw none.
+    judged. ``replay_only``: only replay stored inputs, draw none. ``rate``: draw all ``examples`` inputs with
+    hypothesis's generation alone (no stored inputs, no targeting, no shrinking) and judge every one, so that
+    ``failure_rate`` is the rate over untargeted draws; the verdict still fails on any failing input.
+
+    Every result carries ``failure_rate`` and ``failure_rate_ci`` over the inputs judged: with ``rate`` over all
+    the draws; without it, up to and including the first failure (hypothesis then steers towards failures and
+    stops at the first, so a failing rate leans high; a passing run's interval, 0 failures in n, is honest).
     """
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise ValueError(f"examples must be a whole number >= 1 (how many inputs to draw), got {examples!r}.")
@@ -106,11 +116,17 @@ def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: in
                              "baseline_factor (or fuzz details only, kinds='detail').")
     else:
         drawn = ["custom strategy"]
-    shrinks = examples if max_shrinks is None else max_shrinks
-    phases = [Phase.explicit, Phase.reuse] + ([] if replay_only else [Phase.generate, Phase.target])
+    if rate and replay_only:
+        raise ValueError("rate=True draws fresh inputs to estimate a failure rate; it cannot be combined with "
+                         "replay_only=True (which draws none).")
+    shrinks = 0 if rate else examples if max_shrinks is None else max_shrinks
+    if rate:
+        phases = [Phase.generate]
+    else:
+        phases = [Phase.explicit, Phase.reuse] + ([] if replay_only else [Phase.generate, Phase.target])
     if shrinks > 0:
         phases.append(Phase.shrink)
-    db = None if hypothesis.settings.default.derandomize else _database(database)
+    db = None if hypothesis.settings.default.derandomize or rate else _database(database)
     run_settings = model_settings(max_examples=examples, phases=phases, database=db, report_multiple_bugs=False,
                                   verbosity=Verbosity.quiet)
     deadline = None if time_limit is None else time.monotonic() + time_limit
@@ -120,10 +136,13 @@ def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: in
     def fuzz_probe(p: Perturbation) -> None:
         if deadline is not None and time.monotonic() > deadline:
             raise _Stop("time limit")
-        if (judge.first_failure is not None and not judge.judged(p)
+        if (not rate and judge.first_failure is not None and not judge.judged(p)
                 and judge.evaluated - judge.evaluated_at_first_failure >= shrinks):
             raise _Stop("shrink budget")
-        judge(p)
+        if rate:
+            judge.evaluate(p)  # every draw judged and counted; none stops the run
+        else:
+            judge(p)
 
     fuzz_probe.hypothesis.inner_test._hypothesis_internal_add_digest = (
         database_key or _default_key(judge, drawn, eps)).encode()
@@ -142,7 +161,7 @@ def fuzz(model: Any, images: torch.Tensor, operator: Any = None, *, examples: in
     if judge.first_failure is not None and shrunk is None:
         shrunk = judge.last_failure
     return _result(judge, shrunk, examples=examples, kinds=drawn, eps=eps, seed=seed,
-                   database=db is not None and seed is None, stopped=stopped, replay_only=replay_only)
+                   database=db is not None and seed is None, stopped=stopped, replay_only=replay_only, rate=rate)
 
 
 def _outcome_numbers(o: FuzzOutcome | None) -> dict[str, Any] | None:
@@ -154,8 +173,10 @@ def _outcome_numbers(o: FuzzOutcome | None) -> dict[str, Any] | None:
 
 
 def _result(judge: FuzzJudge, shrunk: FuzzOutcome | None, *, examples: int, kinds: list[str], eps: float,
-            seed: int | None, database: bool, stopped: str | None, replay_only: bool) -> CheckResult:
+            seed: int | None, database: bool, stopped: str | None, replay_only: bool, rate: bool) -> CheckResult:
     passed = judge.failures == 0
+    failing, drawn = (judge.failures, judge.evaluated) if rate or passed else (1, judge.evaluated_at_first_failure)
+    failure_rate, failure_rate_ci = rate_numbers(failing, drawn)
     shown = shrunk if not passed else (judge.worst_ratio or judge.worst_recovery)
     numbers: dict[str, Any] = {
         "examples": examples, "evaluated": judge.evaluated, "failures": judge.failures, "kinds": kinds, "eps": eps,
@@ -171,6 +192,8 @@ def _result(judge: FuzzJudge, shrunk: FuzzOutcome | None, *, examples: int, kind
         "found_after": judge.evaluated_at_first_failure if judge.first_failure is not None else None,
         "by_kind": dict(judge.by_kind),
         "fuzz_seed": seed, "database": database, "stopped": stopped, "replay_only": replay_only,
+        "fuzz_rate": rate, "failure_rate": failure_rate, "failure_rate_ci": failure_rate_ci,
+        "failure_rate_draws": drawn,
         "evaluations": judge.evaluations(),
     }
     numbers["single_spike"] = None
@@ -209,7 +232,7 @@ def _explain(judge: FuzzJudge, shown: FuzzOutcome | None, n: dict[str, Any], pas
         return f"no input judged{note}"
     if passed:
         return (f"stable on all {inputs} ({', '.join(n['kinds'])}; eps = {n['eps']:g}){note}: "
-                f"{judge.worst_text()}{per_kind}")
+                f"{judge.worst_text()}{per_kind}; {_rate_text(n)}")
     first = judge.first_failure
     text = f"{judge.verdict_text(shown)}{note}"
     if n.get("single_spike") is not None:
@@ -220,4 +243,13 @@ def _explain(judge: FuzzJudge, shown: FuzzOutcome | None, n: dict[str, Any], pas
         text += f"; first failing input: {judge.verdict_text(first)}"
     judged = f"{n['evaluated']} input{'s' if n['evaluated'] != 1 else ''} judged"
     return (f"{text}; {n['failures']} of {judged} past the limit ({', '.join(n['kinds'])}; eps = {n['eps']:g}); "
-            f"{judge.worst_text()}{per_kind}")
+            f"{_rate_text(n)}; {judge.worst_text()}{per_kind}")
+
+
+def _rate_text(n: dict[str, Any]) -> str:
+    """The failure rate in words: its estimate, its 95 % interval and what it is over."""
+    rate, (lo, hi), draws = n["failure_rate"], n["failure_rate_ci"], n["failure_rate_draws"]
+    over = f"{draws} draw{'s' if draws != 1 else ''}"
+    if not n["fuzz_rate"] and n["failures"]:
+        over += " up to the first failure, steered towards it: leans high"
+    return f"failure rate {100 * rate:.0f} % [{100 * lo:.0f} %, {100 * hi:.0f} %] (95 %, {over})"

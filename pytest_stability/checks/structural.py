@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
+from ..certificates import best, pair_ratios, tradeoff_bounds, tradeoff_certificate
 from ..details import DEFAULT_CONTRAST, DETAIL_NAMES, Detail, make_detail
 from ..inputs import prepare_images
-from ..metrics import psnr, recovery, ssim
+from ..metrics import l2_norm, psnr, recovery, ssim
 from ..models import Reconstructor, as_reconstructor, check_clean_output, frozen
 from .references import reference
 from .result import CheckResult
@@ -58,6 +59,7 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
         check_clean_output(f, clean, x)
         xd = (x.unsqueeze(0) + ds).reshape(j * b, *x.shape[1:])
         out = fd(fd.measure(xd)).reshape(j, b, *clean.shape[1:])
+        eta = l2_norm(fd.measure(ds.reshape(j * b, *x.shape[1:])))  # ‖A d‖: how far apart the measurements are
     finite = torch.isfinite(out).reshape(j, b, -1).all(dim=2)
     rho = recovery((out - clean.unsqueeze(0)).reshape(j * b, -1), ds.reshape(j * b, -1)).view(j, b)
     truth = x.unsqueeze(0) + ds
@@ -68,8 +70,12 @@ def _recover(f: Reconstructor, x: torch.Tensor, ds: torch.Tensor, boxes: list[tu
         a, t = out[i][..., rows, cols].abs(), truth[i][..., rows, cols].abs()
         box_psnr[i] = psnr(a, t, data_range=peak).cpu()
         box_ssim[i] = ssim(a, t, data_range=peak).cpu()
+    flat_out, truth_flat = out.reshape(j * b, *clean.shape[1:]), truth.reshape(j * b, *x.shape[1:])
+    clean_rep, x_rep = clean.repeat(j, *[1] * (clean.dim() - 1)), x.repeat(j, *[1] * (x.dim() - 1))
+    lipschitz = pair_ratios(l2_norm(flat_out - clean_rep), eta).view(j, b).cpu()
+    tradeoff = tradeoff_bounds(x_rep, truth_flat, clean_rep, flat_out, eta)
     return {"rho": rho.cpu(), "psnr": box_psnr, "ssim": box_ssim, "out": out, "clean": clean,
-            "finite": finite.cpu()}
+            "finite": finite.cpu(), "lipschitz": lipschitz, "tradeoff": {k: v.view(j, b) for k, v in tradeoff.items()}}
 
 
 def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
@@ -119,6 +125,7 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
             "baseline_box_psnr": None if ref is None else float(ref["psnr"][i, b]),
             "baseline_box_ssim": None if ref is None else float(ref["ssim"][i, b]),
             "contrast": contrast, "box": list(detail.box), "nonfinite_output": bool(nonfinite[b]),
+            **_certificates(net, i),
         }
         tensors = {"x": x[b:b + 1], "detail": ds[i, b:b + 1], "reconstruction": net["clean"][b:b + 1],
                    "detail_reconstruction": net["out"][i, b:b + 1]}
@@ -127,6 +134,18 @@ def structural(model: Any, images: torch.Tensor, operator: Any = None, *,
         results.append(CheckResult("structure", f.name, passed, _explain(numbers, passed, rho, rho_g, min_recovery),
                                    numbers, tensors))
     return results
+
+
+def _certificates(net: dict[str, Any], i: int) -> dict[str, Any]:
+    """The certified lower bounds of detail i from the pairs (Ax, A(x + d)) of every image: the data bound
+    ‖f(A(x + d)) − f(Ax)‖ / ‖Ad‖ and the trade-off bound (‖d‖ − 2δ) / ‖Ad‖ (:mod:`~pytest_stability.certificates`)."""
+    lip = net["lipschitz"][i]
+    data = best([(lip, lambda p: {"kind": "clean vs detail", "image": p})])
+    parts = {k: v[i] for k, v in net["tradeoff"].items()}
+    tradeoff = tradeoff_certificate(parts, lambda p: {"kind": "clean vs detail", "image": p})
+    return {"lipschitz_lower_bound": None if data is None else data.bound,
+            "lipschitz_pair": None if data is None else data.pair,
+            "tradeoff_bound": tradeoff.bound, "tradeoff_pair": tradeoff.pair}
 
 
 def _explain(n: dict[str, Any], passed: bool, rho: torch.Tensor, rho_g: torch.Tensor | None,

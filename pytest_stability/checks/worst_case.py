@@ -12,24 +12,28 @@ baseline's ratio on the network's r, the paper's comparison. The baseline is sea
 network's search can stop as soon as an element's verdict is decided.
 
 Controls reported with every verdict: σ1 (the local Jacobian constant), the ratio of Gaussian noise of the
-same norm, and the persistence of the artefact under added noise (the paper's Fig. 2).
+same norm, the persistence of the artefact under added noise of ¼, ½ and 1 × ‖r‖ with its 95 % interval (the
+paper's Fig. 2 and its conclusion 4), and two certified lower bounds on the network's Lipschitz constant from the
+measurement pairs the check evaluated (:mod:`pytest_stability.certificates`): they hold whatever a longer search
+would find. The verdict is the κ rule alone; these numbers sit beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from ..certificates import Certificate, best, image_pairs, image_tradeoff, pair_ratios
 from ..inputs import prepare_images
 from ..metrics import l2_norm, psnr
 from ..models import Reconstructor, as_reconstructor, frozen
 from ..names import DOMAINS
 from ..operators import as_operator, for_images
 from ..search import PerturbationMap, PerturbationSearch, SearchResult
-from ..search.controls import noise_control, persistence
+from ..search.controls import PERSISTENCE_LEVELS, PersistenceCurve, noise_control, persistence_curve
 from .references import is_differentiable_baseline, reference
 from .result import DECIDED_MARGIN, CheckResult, relative_margin
 from .rules import kappa_limit
@@ -69,7 +73,8 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
                domain: str = "image", max_ratio: float | None = None, baseline_factor: float | None = 2.0,
                baseline: Any = "tv", attack_baseline: bool = True, steps: int = 40, baseline_steps: int | None = None,
                baseline_ratios: torch.Tensor | None = None, seed: int = 0, search: PerturbationSearch | None = None,
-               noise_draws: int = 4, persistence_draws: int = 8, **reconstructor_kwargs: Any) -> list[CheckResult]:
+               noise_draws: int = 4, persistence_levels: Sequence[float] = PERSISTENCE_LEVELS,
+               persistence_width: float = 0.1, **reconstructor_kwargs: Any) -> list[CheckResult]:
     """Run the worst-case check; one :class:`CheckResult` per eps (increasing).
 
     ``model``: a :class:`Reconstructor`, or a model plus ``operator`` (and ``inputs=...`` etc., see
@@ -77,6 +82,9 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     ``search`` overrides the searcher built from ``eps``, ``domain``, ``steps`` and ``seed``.
     ``baseline_ratios`` (K, B): the baseline's own worst-case ratios when already known (from
     :func:`baseline_worst_case`, e.g. shared by several models with the same operator and images).
+    ``noise_draws``: Gaussian perturbations per element for the noise control (0: none);
+    ``persistence_levels``: noise levels (× ‖r‖) of the persistence curve, each estimated until its 95 % interval
+    is at most ``persistence_width`` wide (empty: no curve).
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}.")
@@ -107,8 +115,7 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     with frozen(f.model):
         pm = PerturbationMap(f, x, search.domain)
         result = search.search(pm)
-        noise = noise_control(pm, result, draws=noise_draws, seed=seed) if noise_draws else None
-        persist = persistence(pm, result, draws=persistence_draws, seed=seed + 1) if persistence_draws else None
+        controls = _controls(pm, result, noise_draws, persistence_levels, persistence_width, seed)
     if faithful:
         if attack and ref_own is None:
             snapshots = replace(search, eps=tuple(sorted(set(float(e) for e in result.eps))), mode="corrected")
@@ -128,10 +135,40 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
 
     name = None if g is None else g.name
     results = [_verdict(k, f, name, pm, result, limit[k].item(), max_ratio, baseline_factor, ref_own, ref_same,
-                        ref_out, ref_clean, noise, persist) for k in range(result.ratio.shape[0])]
+                        ref_out, ref_clean, controls) for k in range(result.ratio.shape[0])]
     if len(results) > 1:  # the paper's Fig. 1: one image under the growing perturbations r1 < r2 < ...
         results[-1].tensors.update(_growing(pm, result))
     return results
+
+
+@dataclass
+class _Controls:
+    """What puts the verdicts of one search in context: the noise ratios (K, B), the persistence curve of each
+    eps's worst image, and per eps the data bound and the trade-off bound of :mod:`~pytest_stability.certificates`."""
+
+    noise: torch.Tensor | None
+    curve: PersistenceCurve | None
+    data_bounds: list[Certificate | None]
+    tradeoff: Certificate | None
+
+
+def _controls(pm: PerturbationMap, result: SearchResult, noise_draws: int, levels: Sequence[float], width: float,
+              seed: int) -> _Controls:
+    k, b = result.ratio.shape
+    noise = noise_control(pm, result, draws=noise_draws, seed=seed) if noise_draws else None
+    worst = torch.tensor([_worst_image(result.ratio[i]) for i in range(k)])
+    curve = persistence_curve(pm, result, worst, levels=levels, width=width, seed=seed + 1) if levels else None
+    # the pairs (y, y + Δy) of the search, Δy = A r (or e itself), and the pairs of images of the batch
+    z = result.perturbations.reshape(k * b, *result.perturbations.shape[2:]).to(pm.reference.device)
+    index = torch.arange(b).repeat(k)
+    with torch.no_grad():
+        dy = for_images(pm.A, index).forward(z) if pm.domain == "image" else z
+    searched = pair_ratios(result.output_change, l2_norm(dy).cpu().view(k, b))
+    images, ij = image_pairs(pm.reference, pm.y)
+    data_bounds = [best([(searched[i], lambda p, i=i: {"kind": "clean vs perturbed", "image": p,
+                                                        "eps": float(result.eps[i])}),
+                         (images, lambda p: {"kind": "images", "images": ij[:, p].tolist()})]) for i in range(k)]
+    return _Controls(noise, curve, data_bounds, image_tradeoff(pm.x, pm.reference, pm.y))
 
 
 def _worst_image(ratios: torch.Tensor) -> int:
@@ -154,7 +191,7 @@ def _worst_over_images(ref_own: torch.Tensor | None) -> torch.Tensor | None:
 
 def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: PerturbationMap, res: SearchResult,
              limit: float, max_ratio: float | None, baseline_factor: float | None, ref_own, ref_same, ref_out,
-             ref_clean, noise, persist) -> CheckResult:
+             ref_clean, controls: _Controls) -> CheckResult:
     ratios = res.ratio[k]
     b = _worst_image(ratios)
     kappa = float(ratios[b])
@@ -179,12 +216,23 @@ def _verdict(k: int, f: Reconstructor, baseline_name: str | None, pm: Perturbati
         "psnr_clean": float(psnr(pm.reference[b:b + 1], x)), "psnr_perturbed": float(psnr(out, x)),
         "psnr_input": float(psnr(x + seen, x)), "margin": relative_margin(kappa, limit),
         "sigma1": None if res.sigma1 is None else float(res.sigma1[b]),
-        "noise_ratio": None if noise is None else float(noise[k, b]),
-        "persistence": None if persist is None else float(persist[k, b]),
+        "noise_ratio": None if controls.noise is None else float(controls.noise[k, b]),
+        "persistence": None, "persistence_curve": None,
+        "lipschitz_lower_bound": None, "lipschitz_pair": None, "tradeoff_bound": None, "tradeoff_pair": None,
         "nonfinite_output": bool(res.nonfinite[k, b]), "search_mode": res.mode, "steps": res.steps,
         "stopped_early": res.stopped_early is not None and bool(res.stopped_early[k, b]),
         "seed": res.seed, "evaluations": res.evaluations, "gradient_free": res.gradient_free,
     }
+    if controls.curve is not None:
+        curve = controls.curve.entries(k)
+        numbers["persistence_curve"] = curve
+        numbers["persistence"] = next((c["rate"] for c in curve if c["noise"] == 0.25), curve[0]["rate"])
+    if controls.data_bounds[k] is not None:
+        numbers["lipschitz_lower_bound"] = controls.data_bounds[k].bound
+        numbers["lipschitz_pair"] = controls.data_bounds[k].pair
+    if controls.tradeoff is not None:
+        numbers["tradeoff_bound"] = controls.tradeoff.bound
+        numbers["tradeoff_pair"] = controls.tradeoff.pair
     tensors = {"x": x, "perturbation": seen,
                "all_perturbations": res.perturbations[k],
                "reconstruction": pm.reference[b:b + 1], "perturbed_reconstruction": out}
@@ -213,20 +261,40 @@ def _explain(n: dict[str, Any], passed: bool) -> str:
                  "bound)")
     if n["noise_ratio"] is not None:
         text += f"; Gaussian noise of the same norm gives κ = {n['noise_ratio']:.3g}"
-    if n["persistence"] is not None:
-        text += f"; the change persists in {100 * n['persistence']:.0f} % of noisy draws"
+    if n["lipschitz_lower_bound"] is not None:
+        text += f"; certified from data: Lipschitz ≥ {n['lipschitz_lower_bound']:.3g} per ‖Δy‖ ({_pair_text(n)})"
+    if n["tradeoff_bound"] is not None and n["tradeoff_bound"] > 0:
+        text += (f"; any map as accurate on images {n['tradeoff_pair']['images']} has Lipschitz ≥ "
+                 f"{n['tradeoff_bound']:.3g}")
+    if n["persistence_curve"] is not None:
+        text += "; the artefact survives noise of " + ", ".join(
+            f"{_fraction(c['noise'])}‖r‖ in {100 * c['rate']:.0f} % [{100 * c['ci'][0]:.0f}, {100 * c['ci'][1]:.0f}]"
+            for c in n["persistence_curve"]) + " of draws"
     if n["gradient_free"]:
         text += " (gradient-free search: a weak lower bound)"
     return text
 
 
+def _pair_text(n: dict[str, Any]) -> str:
+    pair = n["lipschitz_pair"]
+    if pair["kind"] == "images":
+        return f"images {pair['images'][0]} and {pair['images'][1]} of the batch"
+    return f"clean vs perturbed, image {pair['image']} at eps {pair['eps']:.3g}"
+
+
+def _fraction(level: float) -> str:
+    return {0.25: "¼", 0.5: "½", 1.0: ""}.get(level, f"{level:g} × ")
+
+
 def judge_perturbation(model: Any, images: torch.Tensor, perturbation: torch.Tensor, operator: Any = None, *,
                        eps: float, domain: str = "image", max_ratio: float | None = None,
                        baseline_factor: float | None = None, baseline_ratio: float | None = None,
-                       baseline_name: str | None = None, **reconstructor_kwargs: Any) -> CheckResult:
+                       baseline_name: str | None = None, persistence_levels: Sequence[float] = PERSISTENCE_LEVELS,
+                       persistence_width: float = 0.1, **reconstructor_kwargs: Any) -> CheckResult:
     """The worst-case verdict for a given perturbation (B, C, H, W) or (B, ...) of the measurements, no search.
 
-    Used to replay a stored worst case: two forward passes decide whether a known instability is still there.
+    Used to replay a stored worst case: two forward passes decide whether a known instability is still there
+    (the persistence curve then adds its no-grad draws; ``persistence_levels=()`` skips it).
     ``baseline_ratio`` is the baseline's ratio recorded with it, so the limit is the one that run judged by.
     """
     f = as_reconstructor(model, operator, **reconstructor_kwargs)
@@ -239,12 +307,12 @@ def judge_perturbation(model: Any, images: torch.Tensor, perturbation: torch.Ten
                              f"{tuple(pm.template().shape)}; it belongs to other images.")
         with torch.no_grad():
             out = pm.evaluate(z, torch.arange(pm.batch))
-    res = SearchResult.from_best(pm, eps=torch.tensor([eps]), z=z.unsqueeze(0), out=out.unsqueeze(0),
-                                 history=torch.zeros(1, pm.batch, 0), mode="replay", seed=0, steps=0)
+        res = SearchResult.from_best(pm, eps=torch.tensor([eps]), z=z.unsqueeze(0), out=out.unsqueeze(0),
+                                     history=torch.zeros(1, pm.batch, 0), mode="replay", seed=0, steps=0)
+        controls = _controls(pm, res, 0, persistence_levels, persistence_width, seed=1)
     limit = float("inf") if max_ratio is None else float(max_ratio)
     ref = None
     if baseline_ratio is not None and baseline_factor is not None:
         limit = min(limit, baseline_factor * baseline_ratio)
         ref = torch.full((1, pm.batch), float(baseline_ratio))
-    return _verdict(0, f, baseline_name, pm, res, limit, max_ratio, baseline_factor, ref, None, None, None, None,
-                    None)
+    return _verdict(0, f, baseline_name, pm, res, limit, max_ratio, baseline_factor, ref, None, None, None, controls)

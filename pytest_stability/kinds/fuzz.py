@@ -20,7 +20,8 @@ from .worst_case import perturbation_figures
 @dataclass
 class FuzzNumbers(Numbers):
     """A fuzz record's numbers (docs/reports.md): how many inputs were drawn and judged, the input shown (the
-    shrunk failure, else the worst) with its κ or ρ against the limit, the worst of each kind, how the run ended."""
+    shrunk failure, else the worst) with its κ or ρ against the limit, the worst of each kind, how the run ended,
+    and the failure rate over the inputs drawn with its 95 % interval."""
 
     examples: int | None = None
     evaluated: int | None = None
@@ -53,12 +54,17 @@ class FuzzNumbers(Numbers):
     replay_only: bool | None = None
     evaluations: dict[str, Any] | None = None
     single_spike: dict[str, Any] | None = None
+    fuzz_rate: bool | None = None
+    failure_rate: float | None = None
+    failure_rate_ci: list[float] | None = None
+    failure_rate_draws: int | None = None
 
 
 class Fuzz(CheckKind):
     name = "fuzz"
     numbers_type = FuzzNumbers
-    numbers = ("evaluated", "input_kind", "ratio", "limit", "baseline_ratio", "recovery", "min_recovery")
+    numbers = ("evaluated", "input_kind", "ratio", "limit", "baseline_ratio", "recovery", "min_recovery",
+               "failure_rate", "failure_rate_ci")
 
     def require(self, values: dict[str, Any], sources: dict[str, str]) -> bool:
         if values["fuzz"] == 0:
@@ -93,12 +99,13 @@ class Fuzz(CheckKind):
                     min_recovery=s["min_recovery"], recovery_margin=s["recovery_margin"],
                     seed=ctx.item.config.getoption("stability_seed"),
                     database=database, database_key=repr(key), time_limit=ctx.session.max_seconds,
-                    replay_only=ctx.session.replay_only)
+                    replay_only=ctx.session.replay_only, rate=s["fuzz_rate"] and not ctx.session.replay_only)
 
     def settings_lines(self, ctx: Any, numbers: FuzzNumbers) -> list[str]:
         s = ctx.settings
         seed = "none (fresh inputs each run)" if numbers.fuzz_seed is None else numbers.fuzz_seed
-        return [f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, eps={max(s['eps']):g}, "
+        return [f"  settings: fuzz={s['fuzz']}, fuzz_kinds={s['fuzz_kinds']}, fuzz_rate={s['fuzz_rate']}, "
+                f"eps={max(s['eps']):g}, "
                 f"max_ratio={s['max_ratio']}, baseline_factor={s['baseline_factor']}, baseline={s['baseline']}, "
                 f"min_recovery={s['min_recovery']}, recovery_margin={s['recovery_margin']}, seed={seed}"]
 

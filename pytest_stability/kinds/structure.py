@@ -17,7 +17,8 @@ from .base import CheckKind, CheckSpec, Worse, fmt, recovery_limit_text
 @dataclass
 class StructureNumbers(Numbers):
     """A structure record's numbers (docs/reports.md): the detail's recovery ρ against its limit on the image where
-    it is worst, the baseline's ρ_g, and the box's PSNR and SSIM for both."""
+    it is worst, the baseline's ρ_g, the box's PSNR and SSIM for both, and the certified bounds of the pairs
+    (x, x + d)."""
 
     detail: str | None = None
     recovery: float | str | None = None
@@ -36,6 +37,10 @@ class StructureNumbers(Numbers):
     contrast: float | None = None
     box: list[int] | None = None
     nonfinite_output: bool | None = None
+    lipschitz_lower_bound: float | str | None = None
+    lipschitz_pair: dict[str, Any] | None = None
+    tradeoff_bound: float | str | None = None
+    tradeoff_pair: dict[str, Any] | None = None
 
 
 class Structure(CheckKind):
@@ -44,7 +49,8 @@ class Structure(CheckKind):
     rule = "recovery"
     numbers_type = StructureNumbers
     numbers = ("detail", "recovery", "limit", "margin", "min_recovery", "baseline_recovery", "recovery_margin",
-               "box_psnr", "box_ssim", "baseline_box_psnr", "baseline_box_ssim", "contrast")
+               "box_psnr", "box_ssim", "baseline_box_psnr", "baseline_box_ssim", "contrast", "lipschitz_lower_bound",
+               "tradeoff_bound")
 
     def specs(self, settings: dict[str, Any]) -> list[CheckSpec]:
         return [CheckSpec(self.name, f"structure-{d}", detail=d) for d in settings["details"]]

@@ -23,7 +23,8 @@ from .base import CheckKind, CheckSpec, OptionError, Worse, fmt, kappa_limit_tex
 @dataclass
 class WorstCaseNumbers(Numbers):
     """A worst-case record's numbers (docs/reports.md): κ against its limit at one eps, on the image where it is
-    worst, with the search that found it and the controls (Gaussian noise, persistence) when they ran."""
+    worst, with the search that found it, the controls (Gaussian noise, the persistence curve) when they ran and
+    the certified lower bounds on the Lipschitz constant from the pairs the check evaluated."""
 
     eps: float | None = None
     domain: str | None = None
@@ -47,6 +48,11 @@ class WorstCaseNumbers(Numbers):
     sigma1: float | None = None
     noise_ratio: float | str | None = None
     persistence: float | None = None
+    persistence_curve: list[dict[str, Any]] | None = None
+    lipschitz_lower_bound: float | str | None = None
+    lipschitz_pair: dict[str, Any] | None = None
+    tradeoff_bound: float | str | None = None
+    tradeoff_pair: dict[str, Any] | None = None
     nonfinite_output: bool | None = None
     search_mode: str | None = None
     steps: int | None = None
@@ -62,8 +68,9 @@ class WorstCase(CheckKind):
     rule = "ratio"
     numbers_type = WorstCaseNumbers
     numbers = ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "max_ratio", "baseline_factor",
-               "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1", "domain",
-               "search_mode", "steps")
+               "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1",
+               "lipschitz_lower_bound", "tradeoff_bound", "noise_ratio", "persistence", "domain", "search_mode",
+               "steps")
 
     def specs(self, settings: dict[str, Any]) -> list[CheckSpec]:
         return [CheckSpec(self.name, f"worst_case-eps={e:g}", eps=e) for e in settings["eps"]]
@@ -131,6 +138,27 @@ class WorstCase(CheckKind):
         if not plots:
             return ""
         return "<h2>κ against eps</h2>" + "".join(dict.fromkeys(plots))  # one matplotlib note, not one per model
+
+    def report(self, report_dir: Any, record: Record) -> list[str]:
+        """The persistence curve: how often the artefact survives added noise, with its 95 % intervals."""
+        curve = record.numbers.persistence_curve
+        if not curve:
+            return []
+        from ..report.figures import plot
+
+        def draw(ax: Any) -> None:
+            noise = [c["noise"] for c in curve]
+            rate = [c["rate"] for c in curve]
+            below = [c["rate"] - c["ci"][0] for c in curve]
+            above = [c["ci"][1] - c["rate"] for c in curve]
+            ax.errorbar(noise, rate, yerr=[below, above], fmt="o-", capsize=4, label="artefact survives (95 % CI)")
+            ax.set_xlabel("noise ‖v‖ / ‖r‖")
+            ax.set_ylabel("rate")
+            ax.set_ylim(-0.02, 1.02)
+
+        draws = ", ".join(str(c["draws"]) for c in curve)
+        return [plot(Path(report_dir), f"{record.nodeid}\0persistence", "persistence",
+                     f"persistence of the worst case under added noise ({draws} draws per level)", draw)]
 
     def figures(self, fig: Any, tensors: dict[str, Any], record: Record) -> str:
         n: WorstCaseNumbers = record.numbers
@@ -200,7 +228,7 @@ def _search(ctx: Any) -> dict[float, Any]:
         baseline_ratios, reused = _baseline_ratios(ctx, s["baseline"], search)
     results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
                          baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios,
-                         attack_baseline=s["baseline_attack"])
+                         attack_baseline=s["baseline_attack"], persistence_levels=s["persistence_levels"])
     for r in results:
         r.numbers["baseline_reused"] = reused
         if reused:
@@ -301,7 +329,8 @@ def _replay(ctx: Any) -> Any:
     s = ctx.settings
     result = judge_perturbation(ctx.f, ctx.images, stored["perturbation"], eps=ctx.spec.eps, domain=s["domain"],
                                 max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
-                                baseline_ratio=stored.get("baseline_ratio"), baseline_name=stored.get("baseline"))
+                                baseline_ratio=stored.get("baseline_ratio"), baseline_name=stored.get("baseline"),
+                                persistence_levels=s["persistence_levels"])
     if result.passed and not ctx.session.replay_only:
         return None
     result.numbers["replayed"] = True

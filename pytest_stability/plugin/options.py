@@ -66,6 +66,13 @@ def positive_floats(name: str, value: Any) -> tuple[float, ...]:
     return xs
 
 
+def noise_levels(name: str, value: Any) -> tuple[float, ...]:
+    """Increasing positive multiples of ‖r‖, or none / () for no persistence curve."""
+    if _none(value) or value == ():
+        return ()
+    return positive_floats(name, value)
+
+
 def ratios(name: str, value: Any) -> tuple[float, ...] | None:
     """Sampling ratios in (0, 1], strictly increasing, at least two; or None."""
     if _none(value):
@@ -238,6 +245,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_ratio", optional_positive, None, "fail when the instability ratio κ exceeds this (absolute)"),
     Option("baseline_factor", optional_positive, 2.0, "fail when κ exceeds this many times the CS baseline's "
            "own worst-case ratio"),
+    Option("persistence_levels", noise_levels, (0.25, 0.5, 1.0), "noise levels (× ‖r‖) of the worst case's "
+           "persistence curve, each drawn until its 95-percent interval is at most 0.1 wide; none: no curve"),
     Option("baseline_attack", flag, True, "search the built-in baseline's own worst case for κ_g (false: the paper's "
            "comparison, the baseline's ratio on the network's r)"),
     Option("baseline", baseline, "tv", "the stable CS reference: tv, wavelet or none (marker: also a callable)"),
@@ -253,6 +262,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("fuzz", nonnegative_int, 0, "inputs the fuzz check draws with hypothesis (0: no fuzz item)"),
     Option("fuzz_kinds", fuzz_kinds, "auto", "what the fuzz check draws: auto (every kind the operator supports, and "
            "details) or some of " + ", ".join(FUZZ_KINDS)),
+    Option("fuzz_rate", flag, False, "draw all fuzz inputs (no steering, no stop at the first failure, no "
+           "shrinking) and estimate the failure rate with its confidence interval"),
     Option("max_batch", optional_positive_int, None, "the most inputs one model call may carry (a memory cap; larger "
            "batches run in chunks, as after an out-of-memory error)"),
     Option("expect", expect, None, "the finding expected of each check, declared before it is measured: "

@@ -27,6 +27,9 @@ def num(value: Any, spec: str = ".3g") -> str:
         return "-"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return format(value, spec)
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in value):
+        return "[" + ", ".join(format(v, spec) for v in value) + "]"  # an interval, per-image numbers
     return str(value)
 
 
