@@ -55,8 +55,10 @@ def _pairs(b: int, device: torch.device) -> torch.Tensor:
 
 def image_pairs(x_out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The data-bound ratios of every pair of images in a batch: (ratios (P,), pairs (2, P)), from the outputs
-    f(y_i) (B, ...) and the measurements y_i (B, ...)."""
+    f(y_i) (B, ...) and the measurements y_i (B, ...); none for a single image."""
     ij = _pairs(y.shape[0], y.device)
+    if ij.shape[1] == 0:
+        return torch.zeros(0), ij.cpu()
     return pair_ratios(l2_norm(x_out[ij[0]] - x_out[ij[1]]), l2_norm(y[ij[0]] - y[ij[1]])).cpu(), ij.cpu()
 
 

@@ -62,6 +62,8 @@ def test_the_tradeoff_bound_never_exceeds_the_data_bound_of_its_pair(mri):
     assert cert.bound == pytest.approx(float(parts["bound"].max()))
     assert cert.pair["kind"] == "images" and set(cert.pair) >= {"distance", "accuracy", "measurement_distance"}
     assert image_tradeoff(x[:1], out[:1], y[:1]) is None
+    ratios, pairs = image_pairs(out[:1], y[:1])  # one image: no pair, and the search's pairs still bound
+    assert ratios.numel() == 0 and pairs.shape == (2, 0)
     # equal measurements bound nothing
     assert float(pair_ratios(torch.ones(1), torch.zeros(1))) == 0.0
 
