@@ -286,6 +286,20 @@ def test_found_failures_are_replayed_first_from_the_cache(project):
     assert replayed["input"] == _records(project.path / "first.json")["test_wide[fuzz]"]["input"]
 
 
+def test_the_fuzz_rate_option_judges_every_draw(project):
+    result = project.runpytest("--stability", "--stability-seed=0", "--stability-json=rate.json",
+                               "--stability-fuzz-rate", "true")
+    result.assert_outcomes(passed=1, failed=1)
+    records = _records(project.path / "rate.json")
+    planted, zero = records["test_planted[fuzz]"], records["test_zero_filled[fuzz]"]
+    for r in (planted, zero):
+        assert r["fuzz_rate"] is True and r["failure_rate_draws"] == r["evaluated"] >= 90
+    assert planted["failures"] > 1
+    assert planted["failure_rate"] == pytest.approx(planted["failures"] / planted["evaluated"])
+    assert zero["failure_rate"] == 0 and zero["failure_rate_ci"][1] < 0.05
+    result.stdout.fnmatch_lines(["*settings: fuzz=100, fuzz_kinds=('spike',), fuzz_rate=True,*"])
+
+
 def test_fuzz_options_on_the_command_line_and_their_errors(pytester):
     pytester.makepyfile(test_ids='''
         from pytest_stability import stable
