@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DRAWS_FOR_WIDTH", "Z95", "rate_numbers", "wilson", "wilson_width"]
+__all__ = ["DRAWS_FOR_WIDTH", "Z95", "rate_numbers", "unsettled", "wilson", "wilson_width"]
 
 Z95 = 1.959963984540054
 """The standard normal quantile of a two-sided 95 % interval."""
@@ -44,6 +44,15 @@ def wilson_width(successes: torch.Tensor | int, draws: torch.Tensor | int, z: fl
     """hi − lo of :func:`wilson`."""
     lo, hi = wilson(successes, draws, z)
     return hi - lo
+
+
+def unsettled(successes: torch.Tensor, draws: torch.Tensor, width: float = 0.1,
+              max_draws: int = DRAWS_FOR_WIDTH) -> torch.Tensor:
+    """Which rates need more draws: none drawn yet, or a Wilson interval wider than ``width`` with fewer than
+    ``max_draws`` drawn. Drawing in rounds until none is unsettled is a sequential rule (it looks at the data);
+    simulated with rounds of 36 (20000 runs per rate), its 95 % intervals covered the true rate in 93.6–98.3 % of
+    runs for rates from 0.02 to 0.98 (tests/test_rates.py checks the worst case, 0.9)."""
+    return (draws < max_draws) & ((draws == 0) | (wilson_width(successes, draws.clamp_min(1)) > width))
 
 
 def rate_numbers(successes: int, draws: int) -> tuple[float | None, list[float] | None]:

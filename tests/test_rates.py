@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from pytest_stability.rates import DRAWS_FOR_WIDTH, rate_numbers, wilson, wilson_width
+from pytest_stability.rates import DRAWS_FOR_WIDTH, rate_numbers, unsettled, wilson, wilson_width
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 8), (1, 10), (8, 8), (37, 100), (190, 381), (0, 35)])
@@ -42,3 +42,25 @@ def test_rate_numbers_and_bad_counts():
         wilson(1, 0)
     with pytest.raises(ValueError, match="successes <= draws"):
         wilson(5, 4)
+
+
+def test_the_sequential_rule_keeps_its_coverage_near_95_percent():
+    """Rounds of 36 draws until every interval is at most 0.1 wide (as the persistence curve draws), simulated at the
+    rate where the rule covered least (0.9, 93.6 % in 20000 runs): over 4000 seeded runs the intervals cover the true
+    rate at least 92 % of the time, never more than 381 draws are taken, and a rate of 1 stops after 36."""
+    gen = torch.Generator().manual_seed(0)
+    for p, rounds in ((0.9, None), (1.0, 1)):
+        kept = torch.zeros(4000, dtype=torch.long)
+        draws = torch.zeros(4000, dtype=torch.long)
+        n = 0
+        while bool(unsettled(kept, draws).any()):
+            open_ = unsettled(kept, draws)
+            m = torch.clamp(DRAWS_FOR_WIDTH - draws[open_], max=36)
+            kept[open_] += torch.binomial(m.double(), torch.full_like(m.double(), p), generator=gen).long()
+            draws[open_] += m
+            n += 1
+        lo, hi = wilson(kept, draws)
+        covered = float(((lo <= p) & (p <= hi)).double().mean())
+        assert covered >= 0.92 and int(draws.max()) <= DRAWS_FOR_WIDTH
+        if rounds is not None:
+            assert n == rounds and bool((draws == 36).all())

@@ -24,7 +24,7 @@ import torch
 
 from ..metrics import l2_norm
 from ..operators import for_images
-from ..rates import DRAWS_FOR_WIDTH, wilson, wilson_width
+from ..rates import DRAWS_FOR_WIDTH, unsettled, wilson
 from ..tensors import normalize, per_sample, randn
 from .map import PerturbationMap
 from .result import SearchResult
@@ -106,7 +106,7 @@ def persistence_curve(pm: PerturbationMap, result: SearchResult, images: torch.T
     draws = torch.zeros(k, len(levels), dtype=torch.long)
     gen_seed = seed
     while True:
-        open_ = (draws < max_draws) & ((draws == 0) | (wilson_width(kept, draws.clamp_min(1)) > width))
+        open_ = unsettled(kept, draws, width, max_draws)
         if not bool(open_.any()):
             break
         for i, level in enumerate(levels):
