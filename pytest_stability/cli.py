@@ -44,7 +44,7 @@ def _show(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     _exists(args.old)
     _exists(args.new)
-    worse = compare_files(args.old, args.new, args.fail)
+    worse = compare_files(args.old, args.new, args.fail, flag="--fail")
     for nodeid, reasons in worse:
         print(f"{nodeid}: {'; '.join(reasons)}")
     noun = "result" if len(worse) == 1 else "results"

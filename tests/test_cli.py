@@ -80,6 +80,10 @@ def test_compare_exits_1_only_when_a_result_got_worse(run):
     (run / "worse.json").write_text(json.dumps(worse))
     compared = _command(run, "compare", "run.json", "worse.json")
     assert compared.returncode == 1 and "2 results got less stable" in compared.stdout, compared.stdout
+    lenient = _command(run, "compare", "run.json", "worse.json", "--fail", "ratio:150%")
+    assert lenient.returncode == 0, lenient.stdout  # twice the ratio is within 150 % worse
+    bad = _command(run, "compare", "run.json", "worse.json", "--fail", "ratio:lots")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --fail: 'lots' in 'ratio:lots' is not a number")
 
 
 @pytest.mark.parametrize("args", [("show", "missing.json"), ("show", "test_models.py"),

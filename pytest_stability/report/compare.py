@@ -22,23 +22,24 @@ RULES = tuple(part.partition(":")[0] for part in DEFAULT_RULES.split(","))
 """The rules' names: every registered kind's ``rule`` has its default tolerance above (a test checks it)."""
 
 
-def parse_rules(text: str | None) -> dict[str, tuple[float, bool]]:
-    """"ratio:10%,psnr:0.5,recovery:0.1" → {name: (amount, relative)}."""
+def parse_rules(text: str | None, flag: str = "--stability-compare-fail") -> dict[str, tuple[float, bool]]:
+    """"ratio:10%,psnr:0.5,recovery:0.1" → {name: (amount, relative)}; errors name ``flag``, where the text came
+    from."""
     rules: dict[str, tuple[float, bool]] = {}
     for part in (text or DEFAULT_RULES).replace(" ", "").split(","):
         if not part:
             continue
         name, _, amount = part.partition(":")
         if name not in RULES or not amount:
-            raise ValueError(f"--stability-compare-fail: {part!r} is not name:amount with name "
+            raise ValueError(f"{flag}: {part!r} is not name:amount with name "
                              f"{', '.join(RULES[:-1])} or {RULES[-1]} (e.g. {DEFAULT_RULES}).")
         relative = amount.endswith("%")
         try:
             value = float(amount.rstrip("%"))
         except ValueError:
-            raise ValueError(f"--stability-compare-fail: {amount!r} in {part!r} is not a number.") from None
+            raise ValueError(f"{flag}: {amount!r} in {part!r} is not a number.") from None
         if value < 0:
-            raise ValueError(f"--stability-compare-fail: {part!r} must not be negative.")
+            raise ValueError(f"{flag}: {part!r} must not be negative.")
         rules[name] = (value / 100 if relative else value, relative)
     return rules
 
@@ -73,9 +74,11 @@ def regressions(old: Record, new: Record, rules: dict[str, tuple[float, bool]]) 
     return reasons
 
 
-def compare_files(old_path: Path, new_path: Path, rules_text: str | None = None) -> list[tuple[str, list[str]]]:
-    """(node id, reasons) for every result of ``new_path`` that got worse than in ``old_path``."""
-    rules = parse_rules(rules_text)
+def compare_files(old_path: Path, new_path: Path, rules_text: str | None = None,
+                  flag: str = "--stability-compare-fail") -> list[tuple[str, list[str]]]:
+    """(node id, reasons) for every result of ``new_path`` that got worse than in ``old_path``; ``flag`` names
+    where ``rules_text`` came from in its errors."""
+    rules = parse_rules(rules_text, flag)
     old, new = load_results(old_path), load_results(new_path)
     return [(nodeid, why) for nodeid, data in sorted(new.items()) if nodeid in old
             for why in [regressions(record(old[nodeid]), record(data), rules)] if why]
