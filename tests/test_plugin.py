@@ -270,7 +270,7 @@ def test_save_then_compare_round_trip(project, monkeypatch, workers):
                                    "*less stable than the stored run (*results-cpu.json): "
                                    "ratio * → * (worse by * > 10 %)",
                                    "0 stable, 1 unstable (1 less stable than the stored run)",
-                                   "tunable * worst_case eps=0.02 * REGRESSED"])
+                                   "tunable * worst_case eps=0.02 * REGRESSED (ratio > 10 %)"])
 
     # a partial run saves its items and keeps the others
     _run(project, workers, "--stability", "--stability-save", "-k", "zero")

@@ -77,3 +77,14 @@ def test_a_recorded_expected_failure_is_tagged_xfail():
     assert summary_row(record(failed))[-1] == "UNSTABLE"
     lines = summary_lines([expected, surprise, record(failed)])
     assert lines[0] == "0 stable, 3 unstable (1 of them expected: xfail)"
+
+
+@pytest.mark.parametrize(("reasons", "verdict"), [
+    (["ratio 2.337 → 2.843 (worse by 0.507 > 10 %)"], "REGRESSED (ratio > 10 %)"),
+    (["psnr 27.1 → 26.2 dB (worse by 0.9 dB > 0.5 dB)", "verdict stable → unstable"],
+     "REGRESSED (psnr > 0.5 dB; stable → unstable)"),
+    (["less stable than the stored run (/tmp/a: b/results-cpu.json): recovery 0.71 → 0.55 (worse by 0.16 > 0.1)"],
+     "REGRESSED (recovery > 0.1)"),
+])
+def test_a_regressed_row_names_the_comparison_rule_it_broke(reasons, verdict):
+    assert _row("worst_case", passed=False, eps=0.02, ratio=2.8, limit=3.6, regression=reasons)[-1] == verdict

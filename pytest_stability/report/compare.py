@@ -10,6 +10,7 @@ always a regression. Standard library only; shared by the plugin (``--stability-
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,19 @@ def _number(value: Any) -> float | None:
     if value == "inf":
         return float("inf")
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def rule_of(reason: str) -> str:
+    """The comparison rule a reason of :func:`regressions` broke, short, for a summary cell: "ratio > 10 %" from
+    "ratio 2.337 → 2.843 (worse by 0.507 > 10 %)" (with or without the run's prefix "less stable than the stored
+    run (...): "); "stable → unstable" for a verdict that flipped; the reason itself when it is neither."""
+    found = _RULE.search(reason)
+    if found:
+        return f"{found['name']} > {found['limit']}"
+    return "stable → unstable" if reason.endswith("verdict stable → unstable") else reason
+
+
+_RULE = re.compile(r"(?:^|: )(?P<name>\w+) [^:→]+ → [^:(]+ \(worse by [^>]+ > (?P<limit>[^)]+)\)$")
 
 
 def regressions(old: Record, new: Record, rules: dict[str, tuple[float, bool]]) -> list[str]:

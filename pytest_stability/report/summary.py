@@ -12,6 +12,7 @@ from typing import Any
 from ..kinds import kind
 from ..kinds.base import number
 from ..records import Record
+from .compare import rule_of
 
 FRAGILE = 0.1  # = checks.result.DECIDED_MARGIN (this module imports no torch)
 
@@ -70,7 +71,8 @@ def summary_row(r: Record) -> tuple[str, str, str, str, str, str, str]:
     """(model, check, metric, limit, margin, baseline, verdict) for one record; the middle four are its kind's
     (the limit cell says which side of the limit the metric is and the rule that set it)."""
     what, metric, limit, base = kind(r.check).row(r)
-    verdict = "stable" if r.passed else ("REGRESSED" if r.regression else "UNSTABLE")
+    verdict = "stable" if r.passed else ("UNSTABLE" if not r.regression else
+                                         f"REGRESSED ({'; '.join(rule_of(w) for w in r.regression)})")
     if expected_failure(r):
         verdict += " xfail (expected)"
     elif r.expected and not r.regression:
