@@ -69,7 +69,11 @@ def row(model: str, check: str, by_seed: dict[int, dict], seeds: list[int]) -> s
                        f"{', '.join(map(str, fragile))}")
         if first["reason"]:
             why.append(f"declared: {first['reason']}")
-        if why:
+        present = [s for s in seeds if s in by_seed]
+        if why == why[:1] and missing and not differ and not fragile and not first["reason"]:
+            verdict = (f"as declared on seed{'s' if len(present) > 1 else ''} {', '.join(map(str, present))}; "
+                       f"{why[0]}")
+        elif why:
             verdict = "not, because " + "; ".join(why)
         elif len(seeds) < SEEDS_NEEDED:
             verdict = (f"as declared on seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; not yet a "
