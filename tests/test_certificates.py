@@ -109,6 +109,7 @@ def test_a_network_accurate_on_a_detail_almost_in_the_null_space_is_provably_uns
     assert n["lipschitz_lower_bound"] >= n["tradeoff_bound"] * (1 - 1e-4)
     assert not kappa_g.passed
     assert "any map as accurate on images [0, 1] has Lipschitz ≥" in kappa_g.explanation
+    assert "survives noise of ¼‖e‖ in " in kappa_g.explanation  # a measurement-domain e, named as such
 
     # the structural check sees the same pair as (x, x + d) and certifies the same bound
     pattern = d[0, 0] / x.abs().max()  # contrast 1 × max|x| × pattern = d

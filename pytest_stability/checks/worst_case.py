@@ -267,9 +267,10 @@ def _explain(n: dict[str, Any], passed: bool) -> str:
         text += (f"; any map as accurate on images {n['tradeoff_pair']['images']} has Lipschitz ≥ "
                  f"{n['tradeoff_bound']:.3g}")
     if n["persistence_curve"] is not None:
+        norm = "‖e‖" if n["domain"] == "measurement" else "‖r‖"
         text += "; the artefact survives noise of " + ", ".join(
-            f"{_fraction(c['noise'])}‖r‖ in {100 * c['rate']:.0f} % [{100 * c['ci'][0]:.0f}, {100 * c['ci'][1]:.0f}]"
-            for c in n["persistence_curve"]) + " of draws"
+            f"{_fraction(c['noise'])}{norm} in {100 * c['rate']:.0f} % [{100 * c['ci'][0]:.0f}, "
+            f"{100 * c['ci'][1]:.0f}]" for c in n["persistence_curve"]) + " of draws"
     if n["gradient_free"]:
         text += " (gradient-free search: a weak lower bound)"
     return text
