@@ -17,7 +17,12 @@ def automap_case(automap, mri, brains):
 
 
 @stable(checks="worst_case", domain="measurement", eps=(0.02, 0.03),
-        expect={"worst_case": "unstable: perturbed measurements, Fig. 3"})
+        expect={"worst_case": "unstable: perturbed measurements, Fig. 3"},
+        # declared after measuring seed 0 (seeds 1 and 2 not yet trained), see README.md
+        mismatch={"worst_case": "seed 0 amplifies its worst measurement perturbation 3.8 (at eps 0.03 its output "
+                                "falls 34.5 to 24.0 dB with x + A*e at 37.6 dB), but TV's own worst case in the "
+                                "measurement domain amplifies 2.5-3.0, so the limit 2 x kappa_g is 5.1-5.9; on the "
+                                "network's own perturbation TV amplifies 1.1 (36.5 dB), the comparison of Fig. 3"})
 def test_automap_measurement_perturbations(automap, mri, brains):
     return automap_case(automap, mri, brains)
 
