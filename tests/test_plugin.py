@@ -298,6 +298,7 @@ def test_replay_finds_a_stored_instability_at_once(project, workers):
     again.stdout.fnmatch_lines(["*replayed the stored worst case: κ = *"])
     record = _records(project.path / "second.json")["test_planted[worst_case-eps=0.02]"]
     assert record["replayed"] is True
+    assert record["eps"] == 0.02  # the budget as asked, not its float32 rounding
     assert record["evaluations"]["forward"] == 2  # f(Ax) and f(A(x + r)): no search
     fast_gate = _run(project, workers, "--stability", "--stability-replay-only", "-rs")
     fast_gate.assert_outcomes(failed=1, skipped=2, passed=1)
@@ -438,3 +439,24 @@ def test_recovery_margin_is_an_option_like_the_others(pytester, route):
     pytester.runpytest(*args).assert_outcomes(passed=1)
     (record,) = json.loads((pytester.path / "out.json").read_text())["results"]
     assert record["recovery_margin"] == 1.5 and record["limit"] == pytest.approx(record["baseline_recovery"] - 1.5)
+
+
+def test_a_replayed_item_says_its_limit_came_from_the_stored_worst_case(pytester):
+    """A replay runs no baseline search: its record says the limit is the stored run's, not ``null`` (searched)."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_tv='''
+from conftest import Gain, case
+from pytest_stability import stable
+
+
+@stable(checks="worst_case", eps=0.02, steps=4, baseline="tv", baseline_factor=2.0)
+def test_planted(images):
+    return case(Gain(8.0), images, "planted")
+''')
+    pytester.runpytest("--stability", "--stability-json=first.json").assert_outcomes(failed=1)
+    pytester.runpytest("--stability", "--stability-json=second.json").assert_outcomes(failed=1)
+    first, second = (_records(pytester.path / f"{run}.json")["test_planted[worst_case-eps=0.02]"]
+                     for run in ("first", "second"))
+    assert first["baseline_reused"] is None and second["replayed"] is True
+    assert second["baseline_reused"] == "the stored worst case"
+    assert second["limit"] == first["limit"] and second["eps"] == first["eps"] == 0.02

@@ -308,8 +308,9 @@ def judge_perturbation(model: Any, images: torch.Tensor, perturbation: torch.Ten
                              f"{tuple(pm.template().shape)}; it belongs to other images.")
         with torch.no_grad():
             out = pm.evaluate(z, torch.arange(pm.batch))
-        res = SearchResult.from_best(pm, eps=torch.tensor([eps]), z=z.unsqueeze(0), out=out.unsqueeze(0),
-                                     history=torch.zeros(1, pm.batch, 0), mode="replay", seed=0, steps=0)
+        res = SearchResult.from_best(pm, eps=torch.tensor([eps], dtype=torch.float64), z=z.unsqueeze(0),
+                                     out=out.unsqueeze(0), history=torch.zeros(1, pm.batch, 0), mode="replay",
+                                     seed=0, steps=0)
         controls = _controls(pm, res, 0, persistence_levels, persistence_width, seed=1)
     limit = float("inf") if max_ratio is None else float(max_ratio)
     ref = None

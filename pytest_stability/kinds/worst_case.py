@@ -334,6 +334,8 @@ def _replay(ctx: Any) -> Any:
     if result.passed and not ctx.session.replay_only:
         return None
     result.numbers["replayed"] = True
+    if stored.get("baseline_ratio") is not None:  # the limit is the one the stored run judged by: no search now
+        result.numbers["baseline_reused"] = "the stored worst case"
     result.explanation = f"replayed the stored worst case: {result.explanation}"
     return result
 
