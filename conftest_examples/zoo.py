@@ -3,8 +3,9 @@
 Test and validation images are shipped (``data/mni152_128.npz``, written by ``data/make_test_images.py`` from the
 MNI152 template that nilearn ships), so tests and the demo need neither nilearn nor a download; the training
 images are made from the template at training time (:mod:`conftest_examples.datasets`). Weights are float16 state
-dicts, loaded with ``torch.load(weights_only=True)``; each network has one file per training seed,
-``weights-seed{k}.pt``, and the demo tests seed :data:`SHIPPED_SEED`.
+dicts (matrices of :data:`INT8_MATRIX` entries or more in 8 bits, see :func:`save_weights`), loaded with
+``torch.load(weights_only=True)``; each network has one file per training seed, ``weights-seed{k}.pt``, and the demo
+tests seed :data:`SHIPPED_SEED`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 DATA = Path(__file__).with_name("data") / "mni152_128.npz"
 SEEDS = (0, 1, 2)
 SHIPPED_SEED = 0
+INT8_MATRIX = 1 << 20
+SCALE = ".int8_row_scale"
 
 
 def _images(key: str, size: int) -> torch.Tensor:
@@ -48,8 +51,19 @@ def atomic_save(obj: object, path: Path) -> None:
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    """Store the state dict in float16 (half the size; the networks are evaluated in float32)."""
-    atomic_save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
+    """Store the state dict in float16 (half the size; the networks are evaluated in float32), and every matrix of
+    :data:`INT8_MATRIX` entries or more in 8 bits: symmetric per row, w ≈ q · s with q int8 and s = max|w_row| / 127
+    (stored as ``name + SCALE``). Only AUTOMAP's dense layers are that large; in float16 they would make a 37 MB
+    file, over the repository's 20 MB per file. The network the tests measure is the one loaded back, so every
+    verdict is about the stored weights."""
+    state: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        if v.is_floating_point() and v.dim() == 2 and v.numel() >= INT8_MATRIX:
+            scale = v.float().abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / 127
+            state[k], state[k + SCALE] = torch.round(v.float() / scale).to(torch.int8), scale
+        else:
+            state[k] = v.half() if v.is_floating_point() else v
+    atomic_save(state, path)
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
@@ -64,7 +78,9 @@ def load_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
         pytest.skip(f"{name}: seed {seed} is not trained yet ({path.name} missing); train it with "
                     f"`python -m conftest_examples {name}:{seed}` (hours on CPU, resumable)")
     state = torch.load(path, weights_only=True, map_location="cpu")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    scales = {k.removesuffix(SCALE): state.pop(k) for k in [k for k in state if k.endswith(SCALE)]}
+    model.load_state_dict({k: v.float() * scales[k] if k in scales else v.float() if v.is_floating_point() else v
+                           for k, v in state.items()})
     return model.eval()
 
 
