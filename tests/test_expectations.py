@@ -178,15 +178,55 @@ def test_b(images):
 '''
 
 
+def by_model(path):
+    return {r["model"]: r for r in json.loads(path.read_text())["results"]}
+
+
 def test_the_baselines_worst_case_is_reused_within_and_across_runs(pytester):
     pytester.makeconftest(planted_conftest(16))
     pytester.makepyfile(test_cache=BASELINE_TESTS)
     pytester.runpytest("--stability", "--stability-json=first.json").assert_outcomes(passed=2)
     pytester.runpytest("--stability", "--stability-json=second.json").assert_outcomes(passed=2)
-    first, second = ({r["model"]: r for r in json.loads((pytester.path / f).read_text())["results"]}
-                     for f in ("first.json", "second.json"))
+    first, second = (by_model(pytester.path / f) for f in ("first.json", "second.json"))
     assert {first["a"]["baseline_reused"], first["b"]["baseline_reused"]} == {None, "this run"}
     assert second["a"]["baseline_reused"] == second["b"]["baseline_reused"] == "pytest's cache"
     assert second["a"]["baseline_ratio"] == first["a"]["baseline_ratio"]
     assert "reused from pytest's cache" in second["a"]["explanation"]
     assert list((pytester.path / ".pytest_cache" / "d" / "stability-baseline").glob("*.pt"))
+
+
+SOLVER_TESTS = '''
+from conftest import FAMILY, Gain, case
+from pytest_stability import Case, TVReconstruction, stable
+
+
+@stable(checks="worst_case", eps=0.02, steps=4)
+def test_tv(images):
+    return Case(TVReconstruction(FAMILY(0.4), differentiable=True, max_iter=10), FAMILY, ratio=0.4, images=images,
+                inputs="y", name="tv")
+
+
+@stable(checks="worst_case", eps=0.02, steps=4)
+def test_network(images):
+    return case(Gain(1.0), images, "network")
+'''
+
+
+def test_a_built_in_solvers_own_search_is_reused_across_runs_and_a_networks_never(pytester):
+    """In subprocesses: an in-process rerun re-imports the baselines, and its solver is of another class object."""
+    pytester.makeconftest(planted_conftest(16))
+    pytester.makepyfile(test_solver=SOLVER_TESTS)
+    pytester.runpytest_subprocess("--stability", "--stability-json=first.json").assert_outcomes(passed=2)
+    stored = list((pytester.path / ".pytest_cache" / "d" / "stability-search").glob("*.pt"))
+    assert len(stored) == 1  # the TV solver's search; the network's is never stored
+    pytester.runpytest_subprocess("--stability", "--stability-json=second.json").assert_outcomes(passed=2)
+    first, second = (by_model(pytester.path / f) for f in ("first.json", "second.json"))
+    assert first["tv"]["search_reused"] is None and second["tv"]["search_reused"] == "pytest's cache"
+    assert second["network"]["search_reused"] is None
+    for key in ("ratio", "limit", "psnr_perturbed", "relative_perturbation", "noise_ratio"):
+        assert second["tv"][key] == first["tv"][key], key
+    assert "this solver's own search was reused from pytest's cache" in second["tv"]["explanation"]
+    stored[0].write_bytes(b"not a tensor file")  # a corrupt entry is searched again and replaced
+    pytester.runpytest_subprocess("--stability", "--stability-json=third.json").assert_outcomes(passed=2)
+    third = by_model(pytester.path / "third.json")
+    assert third["tv"]["search_reused"] is None and third["tv"]["ratio"] == first["tv"]["ratio"]

@@ -350,6 +350,52 @@ def test_xdist_merges_the_workers_results(project, workers):
     assert len(_records(project.path / "out.json")) == 3
 
 
+GROUPED = '''
+from conftest import Gain, case
+from pytest_stability import stable
+
+
+@stable(checks="worst_case", eps=(0.01, 0.02, 0.03, 0.04), steps=4, max_ratio=3.0, baseline=None)
+def test_one_search(images):
+    return case(Gain(1.0), images, "one search")
+
+
+@stable(checks="worst_case", eps=(0.01, 0.02), steps=4, max_ratio=3.0, baseline=None)
+def test_other(images):
+    return case(Gain(1.0), images, "other")
+'''
+
+
+def test_loadgroup_runs_the_items_of_one_test_on_one_worker_and_records_keep_their_ids(pytester):
+    pytester.makeconftest(planted_conftest(16))
+    pytester.makepyfile(test_grouped=GROUPED)
+    result = pytester.runpytest_subprocess("--stability", "--stability-json=out.json", "-p", "xdist", "-n", "2",
+                                           "--dist", "loadgroup", "-v")
+    result.assert_outcomes(passed=6)
+    workers = {}
+    for line in result.outlines:
+        found = re.match(r"\[(gw\d)\] .*(test_one_search|test_other)\[", line)
+        if found:
+            workers.setdefault(found.group(2), set()).add(found.group(1))
+    assert set(workers) == {"test_one_search", "test_other"}
+    assert all(len(w) == 1 for w in workers.values()), workers  # one search per test, on one worker
+    assert sorted(_records(pytester.path / "out.json")) == [
+        *(f"test_one_search[worst_case-eps={e}]" for e in ("0.01", "0.02", "0.03", "0.04")),
+        "test_other[worst_case-eps=0.01]", "test_other[worst_case-eps=0.02]"]  # no xdist "@group" suffix
+
+
+@pytest.mark.parametrize(("nodeid", "group"), [
+    ("a.py::t[worst_case-eps=0.02]", "a.py::t[<check>]"),
+    ("a.py::t[worst_case-eps=1e-05-unet]", "a.py::t[<check>-unet]"),
+    ("a.py::C::t[unet-structure-heart]", "a.py::C::t[unet-<check>]"),
+    ("a.py::t[samples]", None), ("a.py::t[structure-hearts]", None), ("a.py::t", None)])
+def test_the_xdist_group_of_an_item_is_its_node_id_without_the_shared_checks_id(nodeid, group):
+    pytest.importorskip("xdist")
+    from pytest_stability.plugin.xdist_groups import stability_group
+
+    assert stability_group(nodeid) == group
+
+
 def test_the_plugin_emits_no_warnings_under_filterwarnings_error(project):
     result = project.runpytest("--stability", "-W", "error")
     result.assert_outcomes(passed=3, failed=1)

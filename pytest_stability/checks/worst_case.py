@@ -20,7 +20,7 @@ would find. The verdict is the κ rule alone; these numbers sit beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -74,7 +74,9 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
                baseline: Any = "tv", attack_baseline: bool = True, steps: int = 40, baseline_steps: int | None = None,
                baseline_ratios: torch.Tensor | None = None, seed: int = 0, search: PerturbationSearch | None = None,
                noise_draws: int = 4, persistence_levels: Sequence[float] = PERSISTENCE_LEVELS,
-               persistence_width: float = 0.1, **reconstructor_kwargs: Any) -> list[CheckResult]:
+               persistence_width: float = 0.1,
+               run_search: Callable[[PerturbationSearch, PerturbationMap], SearchResult] | None = None,
+               **reconstructor_kwargs: Any) -> list[CheckResult]:
     """Run the worst-case check; one :class:`CheckResult` per eps (increasing).
 
     ``model``: a :class:`Reconstructor`, or a model plus ``operator`` (and ``inputs=...`` etc., see
@@ -84,7 +86,9 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
     :func:`baseline_worst_case`, e.g. shared by several models with the same operator and images).
     ``noise_draws``: Gaussian perturbations per element for the noise control (0: none);
     ``persistence_levels``: noise levels (× ‖r‖) of the persistence curve, each estimated until its 95 % interval
-    is at most ``persistence_width`` wide (empty: no curve).
+    is at most ``persistence_width`` wide (empty: no curve). ``run_search(search, pm)`` runs the final search
+    (its stop ratios set from the limit) in place of ``search.search(pm)``; the plugin passes one that reuses a
+    stored result where the search is a pure function of what keys it (:mod:`pytest_stability.kinds.stored_searches`).
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}.")
@@ -114,7 +118,7 @@ def worst_case(model: Any, images: torch.Tensor, operator: Any = None, *, eps: f
 
     with frozen(f.model):
         pm = PerturbationMap(f, x, search.domain)
-        result = search.search(pm)
+        result = search.search(pm) if run_search is None else run_search(search, pm)
         controls = _controls(pm, result, noise_draws, persistence_levels, persistence_width, seed)
     if faithful:
         if attack and ref_own is None:

@@ -93,7 +93,7 @@ class Fuzz(CheckKind):
         database = Path(cache.mkdir("stability-fuzz")) if cache is not None else "default"
         case = fingerprint(ctx.f.operator, ctx.images, ctx.f.inputs, ctx.f.complex_as_channels, s["fuzz_kinds"],
                            max(s["eps"]))
-        key = (ctx.item.nodeid, model_hash(ctx.model), case)
+        key = (ctx.nodeid, model_hash(ctx.model), case)
         return fuzz(ctx.f, ctx.images, examples=examples, kinds=s["fuzz_kinds"], eps=max(s["eps"]),
                     max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"], baseline=s["baseline"],
                     min_recovery=s["min_recovery"], recovery_margin=s["recovery_margin"],

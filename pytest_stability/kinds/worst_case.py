@@ -2,7 +2,8 @@
 
 The items of a test share one :class:`~pytest_stability.search.PerturbationSearch` over all its eps values (one
 batch); the CS baseline's own worst case, a pure function of the operator, the images and the search settings, is
-reused within a run and across runs from pytest's cache folder. An unstable item stores its worst perturbation
+reused within a run and across runs from pytest's cache folder, and so is the whole search of a built-in solver
+under test (:mod:`.stored_searches`). An unstable item stores its worst perturbation
 (keyed by node id, the model's weights and the case) and re-tries it first on the next run, so a known
 instability fails in two forward passes. The report draws the paper's Figs. 1, 3 and 4: x, x + r, |r|, f(Ax),
 f(A(x + r)), their difference, the baseline's reconstructions and the growing perturbations r1 < r2 < ….
@@ -10,7 +11,6 @@ f(A(x + r)), their difference, the baseline's reconstructions and the growing pe
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ class WorstCaseNumbers(Numbers):
     baseline_attacked: bool | None = None
     baseline_ratio_same_perturbation: float | str | None = None
     baseline_reused: str | None = None
+    search_reused: str | None = None
     image: int | None = None
     ratios: list[Any] | None = None
     relative_perturbation: float | None = None
@@ -67,8 +68,8 @@ class WorstCase(CheckKind):
     shared = True
     rule = "ratio"
     numbers_type = WorstCaseNumbers
-    numbers = ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "max_ratio", "baseline_factor",
-               "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1",
+    numbers = ("eps", "ratio", "limit", "margin", "baseline_ratio", "baseline_reused", "search_reused", "max_ratio",
+               "baseline_factor", "relative_output_change", "psnr_input", "psnr_clean", "psnr_perturbed", "sigma1",
                "lipschitz_lower_bound", "tradeoff_bound", "noise_ratio", "persistence", "domain", "search_mode",
                "steps")
 
@@ -219,76 +220,28 @@ def _search(ctx: Any) -> dict[float, Any]:
     from ..checks import worst_case
     from ..checks.references import is_differentiable_baseline
     from ..search import PerturbationSearch
+    from .stored_searches import SolverSearches, baseline_ratios
 
     s = ctx.settings
     search = PerturbationSearch(eps=s["eps"], domain=s["domain"], steps=ctx.steps, seed=ctx.seed,
                                 time_limit=ctx.session.max_seconds)
-    baseline_ratios, reused = None, None
+    baseline, reused = None, None
     if s["baseline_attack"] and is_differentiable_baseline(s["baseline"]) and s["baseline_factor"] is not None:
-        baseline_ratios, reused = _baseline_ratios(ctx, s["baseline"], search)
+        baseline, reused = baseline_ratios(ctx, s["baseline"], search)
+    searches = SolverSearches(ctx) if SolverSearches.applies(ctx) else None
     results = worst_case(ctx.f, ctx.images, max_ratio=s["max_ratio"], baseline_factor=s["baseline_factor"],
-                         baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline_ratios,
-                         attack_baseline=s["baseline_attack"], persistence_levels=s["persistence_levels"])
+                         baseline=s["baseline"], search=search, seed=ctx.seed, baseline_ratios=baseline,
+                         attack_baseline=s["baseline_attack"], persistence_levels=s["persistence_levels"],
+                         run_search=searches)
     for r in results:
         r.numbers["baseline_reused"] = reused
+        r.numbers["search_reused"] = None if searches is None else searches.reused
         if reused:
             r.explanation += f" (the {r.numbers['baseline']}'s own worst case was reused from {reused})"
+        if r.numbers["search_reused"]:
+            r.explanation += (f" (this solver's own search was reused from {searches.reused}: a built-in solver "
+                              "under test, the same settings, operator and images)")
     return {r.numbers["eps"]: r for r in results}
-
-
-def _baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[Any, str | None]:
-    """The built-in baseline's own worst-case ratios (K, B), and where they were reused from: None (searched now),
-    "this run" (another test with the same operator and images) or "pytest's cache" (an earlier run).
-
-    They are a pure function of the operator, the images and the search settings, so models sharing an operator
-    and images share them within a run (the session cache), and runs share them through pytest's cache folder
-    (``.pytest_cache/d/stability-baseline``), keyed by a hash of exactly those, of the device type and of the
-    source of the code that computes them (a changed solver or search never reuses an old number). A search with
-    a time limit is not deterministic and is never stored.
-    """
-    import torch
-
-    from ..checks.worst_case import baseline_worst_case
-    from ..fingerprints import fingerprint
-    from ..report.store import atomic_save
-
-    key = fingerprint(ctx.f.operator, ctx.images, baseline, search, torch.__version__,
-                      ctx.images.device.type if ctx.device is None else torch.device(ctx.device).type, _code_hash())
-    if ("baseline", key) in ctx.session.cache:
-        return ctx.session.cache[("baseline", key)]
-    cache = getattr(ctx.item.config, "cache", None)
-    path = Path(cache.mkdir("stability-baseline")) / f"{key}.pt" if cache is not None else None
-    stored = None
-    if path is not None and path.is_file():
-        try:
-            stored = torch.load(path, weights_only=True)
-        except Exception:  # a corrupt or foreign file: search again and replace it
-            stored = None
-    expected = (len(search.eps), ctx.images.shape[0])
-    reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
-    if not reused:
-        stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
-        if path is not None and search.time_limit is None:
-            atomic_save(path, stored.detach().cpu())
-    ctx.session.cache[("baseline", key)] = (stored, "pytest's cache" if reused else "this run")
-    return stored, "pytest's cache" if reused else None
-
-
-_CODE: list[str] = []
-
-
-def _code_hash() -> str:
-    """sha1 of the source of the baselines, the operators, the search (with its image checks and tensor helpers),
-    the worst-case check and its κ limit (computed once)."""
-    if not _CODE:
-        root = Path(__file__).parents[1]
-        digest = hashlib.sha1()
-        for path in sorted([*root.glob("baselines/*.py"), *root.glob("operators/*.py"), *root.glob("search/*.py"),
-                            root / "inputs.py", root / "tensors.py", root / "checks" / "worst_case.py",
-                            root / "checks" / "rules.py", root / "checks" / "references.py"]):
-            digest.update(path.read_bytes())
-        _CODE.append(digest.hexdigest()[:16])
-    return _CODE[0]
 
 
 # -- replay ------------------------------------------------------------------------------------------
@@ -298,14 +251,14 @@ def _replay_path(ctx: Any) -> Path | None:
     cache = getattr(ctx.item.config, "cache", None)
     if cache is None:
         return None
-    return Path(cache.mkdir("stability-replay")) / f"{safe_name(ctx.item.nodeid)}.pt"
+    return Path(cache.mkdir("stability-replay")) / f"{safe_name(ctx.nodeid)}.pt"
 
 
 def _replay_keys(ctx: Any) -> dict[str, Any]:
     from ..fingerprints import fingerprint, model_hash
 
     s = ctx.settings
-    return {"nodeid": ctx.item.nodeid, "model": model_hash(ctx.model),
+    return {"nodeid": ctx.nodeid, "model": model_hash(ctx.model),
             "case": fingerprint(ctx.f.operator, ctx.images, ctx.f.inputs, ctx.f.complex_as_channels, s["domain"],
                                 ctx.spec.eps)}
 

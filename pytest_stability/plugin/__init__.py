@@ -67,11 +67,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default=".stability")
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own loadgroup
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, the items of one stability test's shared check go to one worker
+    (:mod:`.xdist_groups`)."""
+    if config.getvalue("dist") != "loadgroup" or not config.stash[SESSION].enabled:
+        return None
+    from .xdist_groups import StabilityGroupScheduling
+
+    return StabilityGroupScheduling(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stable(**options): a pytest-stability test; the test returns a Case and is "
                                        "expanded into one item per check (see pytest_stability docs)")
-    if not config.pluginmanager.hasplugin("xdist"):  # stability items carry it; xdist registers it itself
-        config.addinivalue_line("markers", "xdist_group(name): the xdist group of an item (--dist loadgroup)")
     session = StabilitySession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "stability-session")
@@ -141,7 +150,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("stability_check", specs, ids=[s.id for s in specs])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which may append "@group" to node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from .runner import NODE_ID
+
     session = config.stash[SESSION]
     if not session.enabled:
         skip = pytest.mark.skip(reason=SKIP_REASON)
@@ -149,10 +161,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker("stable") is not None:
                 item.add_marker(skip)
         return
-    for item in items:  # with --dist loadgroup, xdist keeps the items of one test (one shared search) together
-        spec = _spec(item)
-        if spec is not None:
-            item.add_marker(pytest.mark.xdist_group(name=item.nodeid.replace(spec.id, "<check>", 1)))
+    for item in items:
+        if _spec(item) is not None:
+            item.stash[NODE_ID] = item.nodeid
     if config.getoption("stability_only"):
         keep = [i for i in items if i.get_closest_marker("stable") is not None]
         dropped = [i for i in items if i.get_closest_marker("stable") is None]
@@ -234,7 +245,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if error is not None:  # failed outside the handler: pytest would print the chained exceptions' texts too
         pytest.fail(error, pytrace=False)
     if outcome.record is not None:
-        data = {k: v for k, v in outcome.record.to_json().items() if k != "nodeid"}  # the report has the node id
+        data = outcome.record.to_json()  # with its node id: under --dist loadgroup the report's has xdist's @group
         pyfuncitem.user_properties.append((PROPERTY, json.dumps(data)))
     if outcome.skip:
         pytest.skip(outcome.message)

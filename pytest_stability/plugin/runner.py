@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from ..case import Case
@@ -48,9 +49,18 @@ class Outcome:
     xfail: bool = False
 
 
+NODE_ID = pytest.StashKey[str]()
+
+
+def node_id(item: Any) -> str:
+    """The item's node id as collected. Under ``--dist loadgroup`` xdist appends ``@<group>`` to ``item.nodeid`` on
+    its workers; records, stored files and rerun commands use the id without it (stashed before xdist renames)."""
+    return item.stash.get(NODE_ID, item.nodeid)
+
+
 def group_key(item: Any, spec: CheckSpec) -> str:
     """The node id without this item's check id: the items of one test (and one user parametrization) share it."""
-    return item.nodeid.replace(spec.id, "<check>", 1)
+    return node_id(item).replace(spec.id, "<check>", 1)
 
 
 class ItemContext:
@@ -58,6 +68,7 @@ class ItemContext:
 
     def __init__(self, item: Any, spec: CheckSpec, case: Case, settings: dict[str, Any], session: StabilitySession):
         self.item, self.spec, self.case, self.settings, self.session = item, spec, case, settings, session
+        self.nodeid = node_id(item)
         self.device = session.worker_device()
         self.model = self._placed(case.model)
         self.f = case.reconstructor(device=self.device, model=self.model)
@@ -109,7 +120,7 @@ def run_item(item: Any, spec: CheckSpec, case: Any, settings: dict[str, Any], se
     if isinstance(result, Skipped):
         return Outcome(True, result.reason, skip=True)
     judgement = judge(spec.check, result.passed, _check_passed(ctx, result), settings["expect"], settings["mismatch"])
-    rec = Record.from_json({**result.to_dict(), "nodeid": item.nodeid, "id": spec.id, "seed": ctx.seed,
+    rec = Record.from_json({**result.to_dict(), "nodeid": ctx.nodeid, "id": spec.id, "seed": ctx.seed,
                             "image_shape": list(ctx.images.shape[-2:]), **judgement.fields}, check.numbers_type)
     saved = _save_tensors(ctx, result, rec)
     check.after(ctx, result)
@@ -141,7 +152,7 @@ def _save_tensors(ctx: ItemContext, result: CheckResult, rec: Record) -> Path | 
         return None
     folder = folder / "items"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{safe_name(ctx.item.nodeid)}.pt"
+    path = folder / f"{safe_name(ctx.nodeid)}.pt"
     atomic_save(path, {k: v.detach().cpu().clone() for k, v in result.tensors.items() if k != "all_perturbations"})
     rec.tensors_file = str(path.relative_to(ctx.session.report_dir))
     return path
@@ -158,7 +169,7 @@ def _compare(ctx: ItemContext, rec: Record) -> list[str]:
         except StoreError as exc:
             return [str(exc)]
         ctx.session.cache[("compare", path)] = stored
-    old = stored.get(ctx.item.nodeid)
+    old = stored.get(ctx.nodeid)
     if old is None:
         return []
     return [f"less stable than the stored run ({path}): {why}"
@@ -178,5 +189,5 @@ def _message(ctx: ItemContext, result: CheckResult, n: Any, saved: Path | None, 
                      "tensors)")
     elif ctx.session.report_dir is None:
         lines.append("  (add --stability-report DIR for the report with its pictures)")
-    lines += check.rerun_lines(ctx, n, f"pytest --stability {shlex.quote(ctx.item.nodeid)}")
+    lines += check.rerun_lines(ctx, n, f"pytest --stability {shlex.quote(ctx.nodeid)}")
     return "\n".join(lines)

@@ -107,7 +107,8 @@ class StabilitySession:
             self.checkpoint()
 
     def add(self, nodeid: str, data: dict[str, Any]) -> None:
-        """Keep the record a test report carries (its JSON, without the node id)."""
+        """Keep the record a test report carries (its JSON; its own node id, when it has one, wins over
+        ``nodeid``, the report's, which xdist's loadgroup suffixes)."""
         self.records.append(record({"nodeid": nodeid, **data}))
 
     def environment(self) -> dict[str, Any]:
