@@ -385,15 +385,42 @@ def test_loadgroup_runs_the_items_of_one_test_on_one_worker_and_records_keep_the
 
 
 @pytest.mark.parametrize(("nodeid", "group"), [
-    ("a.py::t[worst_case-eps=0.02]", "a.py::t[<check>]"),
-    ("a.py::t[worst_case-eps=1e-05-unet]", "a.py::t[<check>-unet]"),
-    ("a.py::C::t[unet-structure-heart]", "a.py::C::t[unet-<check>]"),
+    ("a.py::t[worst_case-eps=0.02]", "a.py::t[worst_case-<eps>]"),
+    ("a.py::t[worst_case-eps=1e-05-unet]", "a.py::t[worst_case-<eps>-unet]"),
+    ("a.py::C::t[unet-structure-heart]", "a.py::C::t[unet-structure-<detail>]"),
     ("a.py::t[samples]", None), ("a.py::t[structure-hearts]", None), ("a.py::t", None)])
-def test_the_xdist_group_of_an_item_is_its_node_id_without_the_shared_checks_id(nodeid, group):
+def test_the_xdist_group_of_an_item_is_its_node_id_without_its_eps_or_detail(nodeid, group):
     pytest.importorskip("xdist")
     from pytest_stability.plugin.xdist_groups import stability_group
 
     assert stability_group(nodeid) == group
+
+
+def test_the_scheduler_sends_every_worst_case_search_first_then_the_structural_checks(pytester):
+    pytest.importorskip("xdist")
+    from pytest_stability.plugin.xdist_groups import StabilityGroupScheduling
+
+    class Worker:
+        def __init__(self):
+            self.sent = []
+
+        def send_runtest_some(self, indexes):
+            self.sent.append(indexes)
+
+    ids = ["a.py::plain", "a.py::t[structure-heart]", "a.py::t[samples]", "a.py::t[worst_case-eps=0.02]",
+           "a.py::t[structure-spade]", "b.py::u[worst_case-eps=0.02]", "b.py::u[worst_case-eps=0.03]"]
+    config = pytester.parseconfig("-p", "xdist", "--dist", "loadgroup")
+    config.option.tx = ["popen"]  # one worker, as xdist makes of -n 1 when it starts
+    scheduler = StabilityGroupScheduling(config)
+    worker = Worker()
+    scheduler.registered_collections[worker] = ids
+    for nodeid in ids:
+        scheduler.workqueue.setdefault(scheduler._split_scope(nodeid), {})[nodeid] = False
+    while scheduler.workqueue:
+        scheduler._assign_work_unit(worker)
+    assert [[ids[i] for i in unit] for unit in worker.sent] == [
+        ["a.py::t[worst_case-eps=0.02]"], ["b.py::u[worst_case-eps=0.02]", "b.py::u[worst_case-eps=0.03]"],
+        ["a.py::t[structure-heart]", "a.py::t[structure-spade]"], ["a.py::plain"], ["a.py::t[samples]"]]
 
 
 def test_the_plugin_emits_no_warnings_under_filterwarnings_error(project):
