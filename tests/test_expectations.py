@@ -195,6 +195,17 @@ def test_the_baselines_worst_case_is_reused_within_and_across_runs(pytester):
     assert list((pytester.path / ".pytest_cache" / "d" / "stability-baseline").glob("*.pt"))
 
 
+def test_two_workers_search_a_shared_baseline_once(pytester):
+    """Both tests start at once on their own xdist worker; the second waits for the first's baseline file."""
+    pytester.makeconftest(planted_conftest(32))
+    pytester.makepyfile(test_cache=BASELINE_TESTS.replace("steps=6", "steps=30"))
+    pytester.runpytest_subprocess("--stability", "--stability-json=out.json", "-p", "xdist", "-n", "2", "--dist",
+                                  "loadgroup").assert_outcomes(passed=2)
+    records = by_model(pytester.path / "out.json")
+    assert {records["a"]["baseline_reused"], records["b"]["baseline_reused"]} == {None, "pytest's cache"}
+    assert records["a"]["baseline_ratio"] == records["b"]["baseline_ratio"]
+
+
 SOLVER_TESTS = '''
 from conftest import FAMILY, Gain, case
 from pytest_stability import Case, TVReconstruction, stable

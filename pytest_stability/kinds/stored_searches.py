@@ -9,13 +9,15 @@ Two searches qualify, because every line of code they run is pytest-stability's 
   operator, the images and the search settings (``.pytest_cache/d/stability-search``).
 
 Each key also holds the torch version, the device type and a hash of the source of the code that computes the
-result (a changed solver, operator or search never reuses an old number). A user's network is never stored: its
+result (a changed solver, operator or search never reuses an old number); a search under way holds a file lock, so
+two xdist workers never search the same key at once. A user's network is never stored: its
 forward pass is code we cannot hash, and a changed forward with the same weights must be searched again. A
 search with a time limit is not deterministic and is never stored either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from pathlib import Path
@@ -39,13 +41,14 @@ def baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[torch.Tensor,
     if ("baseline", key) in ctx.session.cache:
         return ctx.session.cache[("baseline", key)]
     path = _path(ctx, "stability-baseline", key)
-    stored = _load(path)
-    expected = (len(search.eps), ctx.images.shape[0])
-    reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
-    if not reused:
-        stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
-        if path is not None and search.time_limit is None:
-            atomic_save(path, stored.detach().cpu())
+    with _searching(path):
+        stored = _load(path)
+        expected = (len(search.eps), ctx.images.shape[0])
+        reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
+        if not reused:
+            stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
+            if path is not None and search.time_limit is None:
+                atomic_save(path, stored.detach().cpu())
     ctx.session.cache[("baseline", key)] = (stored, PYTEST_CACHE if reused else THIS_RUN)
     return stored, PYTEST_CACHE if reused else None
 
@@ -80,23 +83,35 @@ class SolverSearches:
 
         path = None if search.time_limit is not None else _path(
             self.ctx, "stability-search", fingerprint(self.ctx.f.operator, self.ctx.images, search, *self.parts))
-        stored = _load(path)
-        if isinstance(stored, dict) and set(stored) == {f.name for f in dataclasses.fields(SearchResult)}:
-            self.reused = PYTEST_CACHE
-            device = pm.reference.device
-            return SearchResult(**{name: value[0].to(device) if isinstance(value, tuple) else value
-                                   for name, value in stored.items()})
-        self.reused = None
-        result = search.search(pm)
-        if path is not None:  # model-device tensors as (cpu copy, True): they go back to the model's device
-            atomic_save(path, {f.name: _portable(getattr(result, f.name)) for f in dataclasses.fields(result)})
-        return result
+        with _searching(path):
+            stored = _load(path)
+            if isinstance(stored, dict) and set(stored) == {f.name for f in dataclasses.fields(SearchResult)}:
+                self.reused = PYTEST_CACHE
+                device = pm.reference.device
+                return SearchResult(**{name: value[0].to(device) if isinstance(value, tuple) else value
+                                       for name, value in stored.items()})
+            self.reused = None
+            result = search.search(pm)
+            if path is not None:  # model-device tensors as (cpu copy, True): they go back to the model's device
+                atomic_save(path, {f.name: _portable(getattr(result, f.name)) for f in dataclasses.fields(result)})
+            return result
 
 
 def _portable(value: Any) -> Any:
     if not isinstance(value, torch.Tensor):
         return value
     return (value.detach().cpu(), True) if value.device.type != "cpu" else value.detach()
+
+
+def _searching(path: Path | None) -> Any:
+    """A lock on ``path``'s search: an xdist worker that needs a result another worker is searching waits for its
+    file instead of searching it too (tests sharing a TV baseline often start together in a cold run). The lock
+    is released when its holder ends, crashed or not (an OS file lock)."""
+    if path is None:
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    return FileLock(path.with_suffix(".lock"))
 
 
 def _path(ctx: Any, folder: str, key: str) -> Path | None:
