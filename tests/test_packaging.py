@@ -28,13 +28,14 @@ def test_the_command_and_the_plugin_are_installed_entry_points():
 
 
 def test_what_the_package_imports_is_declared_and_nothing_more():
-    """Pillow draws the details and the pictures and reads image files; torchvision is not used (deepinv and
+    """Pillow draws the details and the pictures and reads image files; filelock keeps two xdist workers from
+    searching one stored worst case at once (torch depends on it too); torchvision is not used (deepinv and
     fastmri, test extras, bring it)."""
     names = {r.split(">")[0].split("=")[0].strip().lower() for r in PROJECT["project"]["dependencies"]}
-    assert names == {"pytest", "torch", "numpy", "scipy", "hypothesis", "pillow"}
+    assert names == {"pytest", "torch", "numpy", "scipy", "hypothesis", "pillow", "filelock"}
     sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "pytest_stability").rglob("*.py"))
     assert "import torchvision" not in sources and "from torchvision" not in sources
-    assert "from PIL import" in sources
+    assert "from PIL import" in sources and "from filelock import" in sources
 
 
 def test_dependencies_are_ranges_not_pins():
