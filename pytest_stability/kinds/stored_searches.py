@@ -34,7 +34,8 @@ THIS_RUN = "this run"
 
 def baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[torch.Tensor, str | None]:
     """The built-in baseline's own worst-case ratios (K, B), and where they were reused from: None (searched now),
-    "this run" (another test with the same operator and images) or "pytest's cache" (an earlier run)."""
+    "this run" (another test with the same operator and images, on this worker or another) or "pytest's cache"
+    (an earlier run)."""
     from ..checks.worst_case import baseline_worst_case
 
     key = fingerprint(ctx.f.operator, ctx.images, baseline, search, *_environment(ctx))
@@ -44,13 +45,13 @@ def baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[torch.Tensor,
     with _searching(path):
         stored = _load(path)
         expected = (len(search.eps), ctx.images.shape[0])
-        reused = isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected
-        if not reused:
+        origin = _origin(ctx, path) if isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected else None
+        if origin is None:
             stored = baseline_worst_case(baseline, ctx.f.operator, ctx.images, search)
             if path is not None and search.time_limit is None:
                 atomic_save(path, stored.detach().cpu())
-    ctx.session.cache[("baseline", key)] = (stored, PYTEST_CACHE if reused else THIS_RUN)
-    return stored, PYTEST_CACHE if reused else None
+    ctx.session.cache[("baseline", key)] = (stored, origin or THIS_RUN)
+    return stored, origin
 
 
 class SolverSearches:
@@ -86,7 +87,7 @@ class SolverSearches:
         with _searching(path):
             stored = _load(path)
             if isinstance(stored, dict) and set(stored) == {f.name for f in dataclasses.fields(SearchResult)}:
-                self.reused = PYTEST_CACHE
+                self.reused = _origin(self.ctx, path)
                 device = pm.reference.device
                 return SearchResult(**{name: value[0].to(device) if isinstance(value, tuple) else value
                                        for name, value in stored.items()})
@@ -95,6 +96,12 @@ class SolverSearches:
             if path is not None:  # model-device tensors as (cpu copy, True): they go back to the model's device
                 atomic_save(path, {f.name: _portable(getattr(result, f.name)) for f in dataclasses.fields(result)})
             return result
+
+
+def _origin(ctx: Any, path: Path) -> str:
+    """Where a stored result found at ``path`` came from: "this run" when another xdist worker wrote it during this
+    run (found after waiting on its lock), else "pytest's cache" (an earlier run)."""
+    return THIS_RUN if path.stat().st_mtime >= ctx.session.started else PYTEST_CACHE
 
 
 def _portable(value: Any) -> Any:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class StabilitySession:
         self.records: list[Record] = []
         self._json_text = ResultsText()
         self.cache: dict[Any, Any] = {}  # per-worker results shared by the items of one test
+        self.started = time.time()  # a stored search written after this came from this run (another worker)
         self.written: list[Path] = []
         self.html_path: Path | None = None
         self.exitstatus: int | None = None  # set when the session ends (None while running)
