@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from ..fingerprints import fingerprint
-from ..report.store import atomic_save
+from ..report.store import atomic_load, atomic_save
 
 PYTEST_CACHE = "pytest's cache"
 THIS_RUN = "this run"
@@ -41,9 +41,9 @@ def baseline_ratios(ctx: Any, baseline: str, search: Any) -> tuple[torch.Tensor,
     key = fingerprint(ctx.f.operator, ctx.images, baseline, search, *_environment(ctx))
     if ("baseline", key) in ctx.session.cache:
         return ctx.session.cache[("baseline", key)]
-    path = _path(ctx, "stability-baseline", key)
+    path = cache_path(ctx, "stability-baseline", key)
     with _searching(path):
-        stored = _load(path)
+        stored = atomic_load(path)
         expected = (len(search.eps), ctx.images.shape[0])
         origin = _origin(ctx, path) if isinstance(stored, torch.Tensor) and tuple(stored.shape) == expected else None
         if origin is None:
@@ -82,10 +82,10 @@ class SolverSearches:
     def __call__(self, search: Any, pm: Any) -> Any:
         from ..search import SearchResult
 
-        path = None if search.time_limit is not None else _path(
+        path = None if search.time_limit is not None else cache_path(
             self.ctx, "stability-search", fingerprint(self.ctx.f.operator, self.ctx.images, search, *self.parts))
         with _searching(path):
-            stored = _load(path)
+            stored = atomic_load(path)
             if isinstance(stored, dict) and set(stored) == {f.name for f in dataclasses.fields(SearchResult)}:
                 self.reused = _origin(self.ctx, path)
                 device = pm.reference.device
@@ -121,19 +121,10 @@ def _searching(path: Path | None) -> Any:
     return FileLock(path.with_suffix(".lock"))
 
 
-def _path(ctx: Any, folder: str, key: str) -> Path | None:
+def cache_path(ctx: Any, folder: str, name: str) -> Path | None:
+    """``name``.pt in ``folder`` of pytest's cache folder (None when the cache provider is off)."""
     cache = getattr(ctx.item.config, "cache", None)
-    return Path(cache.mkdir(folder)) / f"{key}.pt" if cache is not None else None
-
-
-def _load(path: Path | None) -> Any:
-    """What ``path`` holds, or None when it is missing, corrupt or foreign (then searched again and replaced)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        return torch.load(path, weights_only=True)
-    except Exception:
-        return None
+    return Path(cache.mkdir(folder)) / f"{name}.pt" if cache is not None else None
 
 
 def _environment(ctx: Any) -> tuple[str, str, str]:

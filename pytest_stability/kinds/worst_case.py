@@ -247,11 +247,9 @@ def _search(ctx: Any) -> dict[float, Any]:
 # -- replay ------------------------------------------------------------------------------------------
 def _replay_path(ctx: Any) -> Path | None:
     from ..fingerprints import safe_name
+    from .stored_searches import cache_path
 
-    cache = getattr(ctx.item.config, "cache", None)
-    if cache is None:
-        return None
-    return Path(cache.mkdir("stability-replay")) / f"{safe_name(ctx.nodeid)}.pt"
+    return cache_path(ctx, "stability-replay", safe_name(ctx.nodeid))
 
 
 def _replay_keys(ctx: Any) -> dict[str, Any]:
@@ -268,14 +266,9 @@ def _replay(ctx: Any) -> Any:
     import torch
 
     from ..checks.worst_case import judge_perturbation
+    from ..report.store import atomic_load
 
-    path = _replay_path(ctx)
-    if path is None or not path.exists():
-        return None
-    try:
-        stored = torch.load(path, weights_only=True)
-    except Exception:  # a corrupt or foreign file is ignored (and replaced after the search)
-        return None
+    stored = atomic_load(_replay_path(ctx))  # a corrupt or foreign file is ignored (and replaced after the search)
     if (not isinstance(stored, dict) or not isinstance(stored.get("perturbation"), torch.Tensor)
             or any(stored.get(k) != v for k, v in _replay_keys(ctx).items())):
         return None

@@ -270,7 +270,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     data = next((json.loads(v) for name, v in report.user_properties if name == PROPERTY), None)
     if data is None:
         return None
-    _, _, metric, limit, _, _, _ = summary_row(record({"nodeid": report.nodeid, **data}))
+    _, _, metric, limit, _, _, _ = summary_row(record(data))
     numbers = f"{metric} {limit}"
     if hasattr(report, "wasxfail"):
         return ("xfailed", "x", (f"XFAIL: {numbers}", {"yellow": True})) if report.skipped else None

@@ -104,14 +104,14 @@ class StabilitySession:
             return
         found = [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
         for data in found:
-            self.add(report.nodeid, data)
+            self.add(data)
         if found and self.enabled and not self.is_worker:
             self.checkpoint()
 
-    def add(self, nodeid: str, data: dict[str, Any]) -> None:
-        """Keep the record a test report carries (its JSON; its own node id, when it has one, wins over
-        ``nodeid``, the report's, which xdist's loadgroup suffixes)."""
-        self.records.append(record({"nodeid": nodeid, **data}))
+    def add(self, data: dict[str, Any]) -> None:
+        """Keep the record a test report carries (its JSON, with the node id as collected: the report's may carry
+        xdist's ``@group``)."""
+        self.records.append(record(data))
 
     def environment(self) -> dict[str, Any]:
         if self._environment is None:

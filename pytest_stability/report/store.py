@@ -78,6 +78,19 @@ def atomic_save(path: Path, data: dict[str, Any]) -> None:
         torch.save(data, handle)
 
 
+def atomic_load(path: Path | None) -> Any:
+    """What :func:`atomic_save` wrote at ``path``, or None when it is missing, corrupt or foreign (the caller then
+    computes it again and replaces it)."""
+    import torch
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:
+        return None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
